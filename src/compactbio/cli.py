@@ -1,0 +1,149 @@
+"""The ``compactbio`` command: one subcommand per pipeline stage.
+
+Snakemake and DVC call exactly these commands, so each takes explicit input
+and output paths and nothing is discovered implicitly.  Heavy libraries
+(torch, transformers) are imported only inside the stage that needs them,
+which keeps start-up cheap for the many small jobs of the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from .logs import setup_logging
+from .params import ParamsError, load_resolved
+
+log = logging.getLogger("compactbio")
+
+# stage name -> (module, help text, [(flag, kwargs)...])
+P = Path
+STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
+    "fetch": (
+        "compactbio.data.fetch",
+        "Obtain one raw source (download and verify, local path, hub dataset, or the synthetic demo set).",
+        [("--source", dict(required=True, help="source id under `sources` in params.yaml")),
+         ("--out", dict(required=True, type=P, help="folder for the raw files, e.g. data/raw/biobert"))],
+    ),
+    "prepare": (
+        "compactbio.data.prepare",
+        "Read one dataset from its raw format into canonical train/validation/test JSON lines.",
+        [("--dataset", dict(required=True, help="dataset id under `datasets`")),
+         ("--raw", dict(required=True, type=P, help="the source's raw folder (output of fetch)")),
+         ("--out", dict(required=True, type=P, help="e.g. data/prepared/ncbi-disease"))],
+    ),
+    "tokenizer": (
+        "compactbio.data.tokenizer",
+        "Build a base model's tokenizer: train WordPiece on the corpus (demo) or take the hub model's (paper).",
+        [("--model", dict(required=True, help="base model id under `pretrain.base`")),
+         ("--corpus", dict(required=True, type=P, help="prepared corpus folder, e.g. data/prepared/pubmed")),
+         ("--out", dict(required=True, type=P, help="e.g. models/tokenizers/biobert"))],
+    ),
+    "tokenize": (
+        "compactbio.data.tokenize",
+        "Tokenize a prepared dataset or corpus with a fast tokenizer into Arrow files (labels aligned to sub-words).",
+        [("--tokenizer", dict(required=True, type=P, help="folder holding tokenizer.json (a tokenizer or model folder)")),
+         ("--dataset", dict(required=True, type=P, help="prepared dataset folder")),
+         ("--out", dict(required=True, type=P, help="e.g. data/tokenized/biobert/ncbi-disease"))],
+    ),
+    "base-model": (
+        "compactbio.models.base",
+        "Obtain a teacher or baseline: a hub snapshot (paper) or a tiny model of the same architecture "
+        "briefly MLM-trained on the corpus (demo).",
+        [("--model", dict(required=True, help="base model id under `pretrain.base`")),
+         ("--tokenizer", dict(required=True, type=P, help="its tokenizer folder")),
+         ("--corpus", dict(required=True, type=P, help="tokenized corpus for the demo MLM training")),
+         ("--out", dict(required=True, type=P, help="e.g. models/biobert")),
+         ("--workdir", dict(type=P, default=None, help="checkpoint folder (default runs/pretrain/<model>)"))],
+    ),
+    "distill": (
+        "compactbio.distill.stage",
+        "Distil a compact student from the teacher with the recipe under `pretrain.distill.<model>`.",
+        [("--model", dict(required=True, help="student id under `pretrain.distill`")),
+         ("--teacher", dict(required=True, type=P, help="teacher model folder")),
+         ("--corpus", dict(required=True, type=P, help="corpus tokenized with the teacher's tokenizer")),
+         ("--out", dict(required=True, type=P, help="e.g. models/distilbiobert")),
+         ("--workdir", dict(type=P, default=None, help="checkpoint folder (default runs/pretrain/<model>)"))],
+    ),
+    "continual": (
+        "compactbio.pretrain.continual",
+        "Continue MLM pre-training of a compact general-domain model on the biomedical corpus.",
+        [("--model", dict(required=True, help="model id under `pretrain.continual`")),
+         ("--init", dict(required=True, type=P, help="folder of the model to start from")),
+         ("--corpus", dict(required=True, type=P, help="corpus tokenized with that model's tokenizer")),
+         ("--out", dict(required=True, type=P, help="e.g. models/biodistilbert")),
+         ("--workdir", dict(type=P, default=None, help="checkpoint folder (default runs/pretrain/<model>)"))],
+    ),
+    "finetune": (
+        "compactbio.finetune.stage",
+        "Fine-tune one model on one dataset with one seed; select on validation, score the test split once.",
+        [("--model", dict(required=True, help="model id (selects its hyperparameters)")),
+         ("--dataset", dict(required=True, help="dataset id")),
+         ("--seed", dict(required=True, type=int)),
+         ("--model-dir", dict(required=True, type=P, help="pre-trained model folder")),
+         ("--data", dict(required=True, type=P, help="tokenized dataset folder")),
+         ("--prepared", dict(required=True, type=P, help="prepared dataset folder (gold words, golden answers)")),
+         ("--out", dict(required=True, type=P, help="e.g. runs/finetune/biobert/ncbi-disease/seed42"))],
+    ),
+    "table": (
+        "compactbio.report.stage",
+        "Render one table of the paper (or an extra one) as LaTeX, Markdown and CSV.",
+        [("--table", dict(required=True, help="table id under `tables`")),
+         ("--runs", dict(required=True, type=P, help="fine-tuning runs root, e.g. runs/finetune")),
+         ("--prepared", dict(required=True, type=P, help="prepared datasets root, e.g. data/prepared")),
+         ("--out", dict(required=True, type=P, help="output folder, e.g. results/tables"))],
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compactbio",
+        description="Pipeline stages for compact biomedical transformers. "
+                    "Usually run through Snakemake or DVC; see README.md.",
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default params.yaml)")
+    parser.add_argument("--log", default=None, help="also write the log to this file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, (_, help_text, options) in STAGES.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        for flag, kwargs in options:
+            sp.add_argument(flag, **kwargs)
+    sp = sub.add_parser("check-params", help="Validate params.yaml and exit.",
+                        description="Validate params.yaml against the schema and cross-references.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log, logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        params = load_resolved(args.params)
+    except ParamsError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.stage == "check-params":
+        log.info("%s is valid (scale: %s)", args.params, params["scale"])
+        return 0
+    module = importlib.import_module(STAGES[args.stage][0])
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "log", "verbose", "stage")}
+    if "workdir" in kwargs and kwargs["workdir"] is None:
+        kwargs["workdir"] = Path("runs/pretrain") / kwargs["model"]
+    try:
+        module.run(params, **kwargs)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        # Input errors (bad files, missing folders) end with a clear message and exit 1;
+        # the stage's atomic writes have already removed partial outputs.
+        log.error("%s failed: %s", args.stage, exc)
+        if args.verbose:
+            raise
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

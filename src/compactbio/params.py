@@ -1,0 +1,186 @@
+"""Load, validate and resolve ``params.yaml``, the pipeline's one source of truth.
+
+Validation happens before any job starts (Snakemake and DVC front ends and
+every stage call :func:`load_params`), so a typo'd key or a wrong type stops
+the run with a message naming the key and its line instead of failing an
+hour later inside a training job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCALES = ("demo", "paper")
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+
+
+class ParamsError(ValueError):
+    """params.yaml is malformed; the message names the file, key and line."""
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map each key path (tuple of keys / indices) to its 1-based line number."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = path + (k.value,)
+                lines[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                p = path + (i,)
+                lines[p] = v.start_mark.line + 1
+                walk(v, p)
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _dotted(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def is_scaled(value: Any) -> bool:
+    """A ``{demo: X, paper: Y}`` pair (either key may be absent)."""
+    return isinstance(value, dict) and bool(value) and set(value) <= set(SCALES)
+
+
+def resolve(raw: dict, scale: str | None = None) -> dict:
+    """Return a copy of ``raw`` with every scale pair replaced by its ``scale`` value."""
+    scale = scale or raw.get("scale", "demo")
+
+    def walk(v):
+        if is_scaled(v):
+            return walk(v.get(scale))
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(raw)
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _schema_errors(raw: dict, path: Path, lines: dict) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    messages = []
+    for err in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+        where = tuple(err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = set(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - known) if isinstance(err.instance, dict) else []
+            for key in extra:
+                kp = where + (key,)
+                messages.append(f"{path}:{lines.get(kp, '?')}: unknown key '{_dotted(kp)}'")
+            continue
+        if err.validator in ("oneOf", "anyOf") and err.context:
+            # Report the most specific sub-error rather than "is not valid under any".
+            best = min(err.context, key=lambda e: len(e.absolute_path) * -1)
+            msg = best.message
+        else:
+            msg = err.message
+        line = lines.get(where, lines.get(where[:-1], "?")) if where else "?"
+        messages.append(f"{path}:{line}: '{_dotted(where)}': {msg}")
+    return messages
+
+
+def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
+    """Cross-references the schema cannot express: every id used must be defined."""
+    errors = []
+    models = raw.get("models", {})
+    datasets = raw.get("datasets", {})
+    pre = raw.get("pretrain", {})
+
+    def check(kp, value, known, what):
+        if value not in known:
+            errors.append(f"{path}:{lines.get(kp, '?')}: '{_dotted(kp)}': unknown {what} '{value}'")
+
+    grid = raw.get("grid", {})
+    for i, m in enumerate(grid.get("models", [])):
+        check(("grid", "models", i), m, models, "model")
+    for task in ("ner", "re", "qa"):
+        for i, d in enumerate(grid.get(task, [])):
+            check(("grid", task, i), d, datasets, "dataset")
+    for name, cfg in datasets.items():
+        check(("datasets", name, "source"), cfg.get("source"), raw.get("sources", {}), "source")
+    obtained = {**pre.get("base", {}), **pre.get("distill", {}), **pre.get("continual", {})}
+    for m in models:
+        if m not in obtained:
+            errors.append(f"{path}:{lines.get(('models', m), '?')}: 'models.{m}': "
+                          "no entry under pretrain.base, pretrain.distill or pretrain.continual says how to obtain it")
+    for s, cfg in pre.get("distill", {}).items():
+        check(("pretrain", "distill", s, "teacher"), cfg.get("teacher"), pre.get("base", {}), "base model")
+    for c, cfg in pre.get("continual", {}).items():
+        check(("pretrain", "continual", c, "init"), cfg.get("init"), pre.get("base", {}), "base model")
+    for t, cfg in raw.get("tables", {}).items():
+        if not isinstance(cfg, dict) or t == "style":
+            continue
+        for i, m in enumerate(cfg.get("models", [])):
+            check(("tables", t, "models", i), m, models, "model")
+        if "reference" in cfg:
+            check(("tables", t, "reference"), cfg["reference"], models, "model")
+        for i, d in enumerate(cfg.get("datasets", [])):
+            check(("tables", t, "datasets", i), d, datasets, "dataset")
+        for i, ref in enumerate(cfg.get("tables", [])):
+            check(("tables", t, "tables", i), ref, raw.get("tables", {}), "table")
+    return errors
+
+
+def load_params(path: str | Path = "params.yaml", validate: bool = True) -> dict:
+    """Read and validate params.yaml; return the raw (unresolved) dict."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    if validate:
+        lines = _key_lines(text)
+        errors = _schema_errors(raw, path, lines)
+        if not errors:
+            errors = _reference_errors(raw, path, lines)
+        if errors:
+            raise ParamsError("invalid parameters:\n  " + "\n  ".join(errors))
+    return raw
+
+
+def load_resolved(path: str | Path = "params.yaml") -> dict:
+    return resolve(load_params(path))
+
+
+def lookup(params: dict, dotted: str) -> Any:
+    """``lookup(p, "finetune.ner")`` -> ``p["finetune"]["ner"]``."""
+    node: Any = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def params_hash(obj: Any) -> str:
+    """Stable short hash of a params subtree, recorded in model cards and checkpoints."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
