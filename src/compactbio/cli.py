@@ -113,9 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         for flag, kwargs in options:
             sp.add_argument(flag, **kwargs)
-    sp = sub.add_parser("check-params", help="Validate params.yaml and exit.",
-                        description="Validate params.yaml against the schema and cross-references.")
+    sub.add_parser("check-params", help="Validate params.yaml and exit.",
+                   description="Validate params.yaml against the schema and cross-references.")
+    sp = sub.add_parser("dvc-yaml", help="Render dvc.yaml from params.yaml (the DVC front end).",
+                        description="Render dvc.yaml from the job graph of params.yaml. DVC's templating "
+                                    "cannot express per-table dependency lists, so the file is generated.")
+    sp.add_argument("--out", type=Path, default=Path("dvc.yaml"))
+    sp.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh render")
     return parser
+
+
+def _dvc_yaml(params_path: Path, out: Path, check: bool) -> int:
+    from .io import atomic_write_text
+    from .params import load_params
+    from .workflow.graph import render_dvc_yaml
+
+    text = render_dvc_yaml(load_params(params_path))
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            log.error("%s is stale: run `compactbio dvc-yaml` after changing the grid or tables", out)
+            return 1
+        log.info("%s is up to date", out)
+        return 0
+    atomic_write_text(out, text)
+    log.info("wrote %s", out)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "check-params":
         log.info("%s is valid (scale: %s)", args.params, params["scale"])
         return 0
+    if args.stage == "dvc-yaml":
+        return _dvc_yaml(args.params, args.out, args.check)
     module = importlib.import_module(STAGES[args.stage][0])
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "log", "verbose", "stage")}
     if "workdir" in kwargs and kwargs["workdir"] is None:

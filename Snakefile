@@ -1,0 +1,19 @@
+# compactbio: the paper's experiments as one Snakemake workflow.
+#
+#   snakemake --cores 2 all_tables           # everything, demo scale by default
+#   snakemake --cores 2 table4               # just what Table 4 needs
+#   snakemake --profile slurm all_tables     # on a SLURM cluster
+#
+# params.yaml is the only configuration; it is validated before any job starts.
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.all_tables.input,

@@ -1,0 +1,130 @@
+"""BioASQ factoid QA in BioBERT's SQuAD-like form plus the official golden file.
+
+Each (question, snippet) pair is one entry with id ``<24 hex>_<3 digits>``;
+the 24-hex part is the BioASQ question id.  The training file is split into
+train and validation *by question*, so no question's snippets leak across the
+split.  Evaluation is per question (answers merged over snippets), so we write
+golden files: ``golden_validation.json`` from the training answers (every
+distinct answer text of a question is a synonym of its one answer) and
+``golden_test.json`` from ``7B_golden.json``.
+
+Golden ``exact_answer`` for factoid questions comes as a string, a list of
+synonyms, or a list of synonym lists; it is normalised to a list of synonym
+lists.  A test question absent from the golden file (or not factoid there)
+is an error: it could never be scored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..errors import DataError, read_text
+from . import Prepared
+from .common import require_nonempty, seeded_pick
+
+ID = re.compile(r"^([0-9a-f]{24})_(\d{3})$")
+DEFAULT_FILES = {"train": "BioASQ-train-factoid-7b.json", "test": "BioASQ-test-factoid-7b.json",
+                 "golden": "7B_golden.json"}
+
+
+def load_json(path: Path):
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"invalid or truncated JSON: {exc.msg} at column {exc.colno}", exc.lineno) from None
+
+
+def read_squad(path: Path, need_answers: bool) -> list[dict]:
+    doc = load_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise DataError(path, "expected a SQuAD-like object with a 'data' list")
+    rows = []
+    for article in doc["data"]:
+        for para in article.get("paragraphs", []):
+            context = para.get("context")
+            if not isinstance(context, str):
+                raise DataError(path, "paragraph without a string 'context'")
+            for qa in para.get("qas", []):
+                qid = str(qa.get("id", ""))
+                m = ID.match(qid)
+                if not m:
+                    raise DataError(path, f"question id {qid!r} is not '<24 hex>_<3 digits>'")
+                answers = []
+                for a in qa.get("answers") or []:
+                    text, start = a.get("text"), a.get("answer_start")
+                    if not isinstance(text, str) or not isinstance(start, int):
+                        raise DataError(path, f"{qid}: answer needs string 'text' and int 'answer_start'")
+                    if context[start:start + len(text)] != text:
+                        raise DataError(path, f"{qid}: answer {text!r} is not at answer_start {start} of its context")
+                    answers.append({"text": text, "answer_start": start})
+                if need_answers and not answers:
+                    raise DataError(path, f"{qid}: training entry without an answer")
+                rows.append({"id": qid, "question_id": m.group(1), "question": str(qa.get("question", "")).strip(),
+                             "context": context, "answers": answers})
+    require_nonempty(path, rows, "questions")
+    return rows
+
+
+def normalise_exact(answer) -> list[list[str]]:
+    if isinstance(answer, str):
+        return [[answer]]
+    if isinstance(answer, list) and all(isinstance(a, str) for a in answer):
+        return [list(answer)]
+    if isinstance(answer, list) and all(isinstance(a, list) and all(isinstance(s, str) for s in a) for a in answer):
+        return [list(a) for a in answer]
+    raise ValueError(f"unrecognised exact_answer {answer!r}")
+
+
+def golden_from_train(rows: list[dict]) -> dict:
+    gold: dict = {}
+    for r in rows:
+        entry = gold.setdefault(r["question_id"], {"question": r["question"], "answers": [[]]})
+        for a in r["answers"]:
+            if a["text"] not in entry["answers"][0]:
+                entry["answers"][0].append(a["text"])
+    return gold
+
+
+def golden_from_file(path: Path, test_rows: list[dict]) -> dict:
+    doc = load_json(path)
+    questions = doc.get("questions") if isinstance(doc, dict) else None
+    if not isinstance(questions, list):
+        raise DataError(path, "expected an object with a 'questions' list")
+    factoid = {q.get("id"): q for q in questions if q.get("type") == "factoid"}
+    wanted = sorted({r["question_id"] for r in test_rows})
+    missing = [q for q in wanted if q not in factoid]
+    if missing:
+        raise DataError(path, f"golden file is missing {len(missing)} test question(s) "
+                              f"(or they are not factoid): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    gold = {}
+    for qid in wanted:
+        q = factoid[qid]
+        try:
+            gold[qid] = {"question": q.get("body", ""), "answers": normalise_exact(q.get("exact_answer"))}
+        except ValueError as exc:
+            raise DataError(path, f"question {qid}: {exc}") from None
+    return gold
+
+
+def read(folder: Path, ds: dict, name: str) -> Prepared:
+    folder = Path(folder)
+    files = dict(DEFAULT_FILES)
+    files.update(ds.get("files") or {})
+    cfg = {"validation_fraction": 0.1, "seed": 13}
+    cfg.update(ds.get("split") or {})
+    train_all = read_squad(folder / files["train"], need_answers=True)
+    test = read_squad(folder / files["test"], need_answers=False)
+    val_q = seeded_pick(list({r["question_id"] for r in train_all}), cfg["validation_fraction"], cfg["seed"])
+    train = [r for r in train_all if r["question_id"] not in val_q]
+    validation = [r for r in train_all if r["question_id"] in val_q]
+    if not validation:
+        raise DataError(folder / files["train"], "empty split: validation has no questions (too few training questions)")
+    golden_test = golden_from_file(folder / files["golden"], test)
+    extra = {"golden_validation.json": golden_from_train(validation), "golden_test.json": golden_test}
+    questions = {s: len({r["question_id"] for r in rows}) for s, rows in
+                 (("train", train), ("validation", validation), ("test", test))}
+    return Prepared(task="qa", labels=[], splits={"train": train, "validation": validation, "test": test},
+                    extra_meta={"questions": questions, "split": cfg}, extra_files=extra)

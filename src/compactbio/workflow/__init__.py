@@ -1,0 +1,1 @@
+"""The pipeline's job graph, shared by the Snakemake and DVC front ends."""

@@ -1,0 +1,269 @@
+"""The job graph of the pipeline, derived from params.yaml alone.
+
+Snakemake's rules (workflow/rules/*.smk) ask this module for their inputs and
+the params values that trigger reruns; ``dvc.yaml`` is rendered from it
+(:func:`render_dvc_yaml`), because DVC's own templating cannot express a
+stage whose dependency list is a product of params lists (a table depends on
+exactly its models x datasets x seeds).  A test checks that both front ends
+list the same jobs, commands, inputs and outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..params import resolve
+
+TASK_OF_FORMAT = {"biobert_ner": "ner", "gad": "re", "chemprot": "re", "bioasq": "qa", "corpus": "mlm"}
+PREDICTIONS = {"ner": "predictions.conll", "re": "predictions.tsv", "qa": "predictions.json"}
+TABLE_FORMATS = ("tex", "md", "csv")
+
+
+@dataclass
+class Job:
+    rule: str                      # Snakemake rule == DVC stage group
+    name: str                      # DVC stage name
+    cmd: str
+    deps: list[str]
+    outs: list[str]
+    params: list[str]              # dotted params.yaml keys the job reads
+    log: str
+    metrics: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+    uncached: list[str] = field(default_factory=list)   # outs kept in git, not the DVC cache
+
+
+# ------------------------------------------------------------------ lookups
+def task_of(raw: dict, dataset: str) -> str:
+    return TASK_OF_FORMAT[raw["datasets"][dataset]["format"]]
+
+
+def family_of(raw: dict, model: str) -> str:
+    """The base model whose tokenizer ``model`` uses (teacher for students, init for continual)."""
+    pre = raw["pretrain"]
+    if model in pre["base"]:
+        return model
+    if model in pre["distill"]:
+        return pre["distill"][model]["teacher"]
+    return pre["continual"][model]["init"]
+
+
+def finetune_datasets(raw: dict) -> list[str]:
+    g = raw["grid"]
+    return [*g["ner"], *g["re"], *g["qa"]]
+
+
+def corpus_of(raw: dict) -> str:
+    return raw["grid"]["corpus"]
+
+
+# ------------------------------------------------------------------ paths
+def raw_dir(source): return f"data/raw/{source}"
+def prepared_dir(dataset): return f"data/prepared/{dataset}"
+def tokenizer_dir(base): return f"models/tokenizers/{base}"
+def tokenized_dir(family, dataset): return f"data/tokenized/{family}/{dataset}"
+def model_dir(model): return f"models/{model}"
+def run_dir(model, dataset, seed): return f"runs/finetune/{model}/{dataset}/seed{seed}"
+def table_file(table, ext): return f"results/tables/{table}.{ext}"
+
+
+def finetune_outputs(raw: dict, model: str, dataset: str, seed) -> dict[str, str]:
+    d = run_dir(model, dataset, seed)
+    return {"metrics": f"{d}/metrics.json", "per_example": f"{d}/per_example.jsonl",
+            "predictions": f"{d}/{PREDICTIONS[task_of(raw, dataset)]}", "curve": f"{d}/train_log.csv"}
+
+
+# ------------------------------------------------------------------ params keys per stage
+def tokenize_keys(raw: dict, dataset: str) -> list[str]:
+    task = task_of(raw, dataset)
+    if task == "mlm":
+        return ["scale", "tokenize.corpus_max_length"]
+    if task == "qa":
+        return ["scale", "tokenize.qa_max_length", "tokenize.qa_stride"]
+    return ["scale", "tokenize.max_length"]
+
+
+def stage_keys(raw: dict, rule: str, **w) -> list[str]:
+    """The params.yaml keys a job reads: a change to any of them reruns it, and nothing else does."""
+    if rule == "fetch":
+        return ["scale", f"sources.{w['source']}"]
+    if rule == "prepare":
+        return ["scale", f"datasets.{w['dataset']}"]
+    if rule == "tokenizer":
+        b = f"pretrain.base.{w['base']}"
+        return ["scale", f"{b}.hub", f"{b}.revision", f"{b}.tokenizer"]
+    if rule == "tokenize":
+        return tokenize_keys(raw, w["dataset"])
+    if rule == "base_model":
+        return ["scale", "pretrain.engine", f"pretrain.base.{w['model']}", "tokenize.corpus_max_length"]
+    if rule == "distill":
+        return ["scale", "pretrain.engine", f"pretrain.distill.{w['model']}", "tokenize.corpus_max_length"]
+    if rule == "continual":
+        return ["scale", "pretrain.engine", f"pretrain.continual.{w['model']}", "tokenize.corpus_max_length"]
+    if rule.startswith("finetune_"):
+        return ["scale", "finetune.common", f"finetune.{rule.removeprefix('finetune_')}"]
+    if rule == "table":
+        return ["tables.style", f"tables.{w['table']}", "models", "datasets"]
+    raise KeyError(rule)
+
+
+def stage_values(raw: dict, rule: str, **w) -> str:
+    """Resolved values of :func:`stage_keys`, as one stable string (Snakemake's params trigger)."""
+    import json
+
+    from ..params import lookup
+
+    res = resolve(raw)
+    return json.dumps({k: lookup(res, k) for k in stage_keys(raw, rule, **w)}, sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------ table inputs
+def table_names(raw: dict) -> list[str]:
+    """Every table id (``tables.style`` holds styling, not a table)."""
+    return [t for t in raw["tables"] if t != "style"]
+
+
+def table_runs(raw: dict, table: str) -> list[tuple[str, str, int]]:
+    """(model, dataset, seed) runs a scores table reads, in a stable order."""
+    cfg = raw["tables"][table]
+    seeds = raw["grid"]["seeds"]
+    if cfg["kind"] == "scores":
+        models, datasets = cfg["models"], cfg["datasets"]
+        return [(m, d, s) for m in models for d in datasets for s in seeds]
+    if cfg["kind"] in ("reported", "retention"):
+        out: dict[tuple, None] = {}
+        extra = [cfg["reference"]] if cfg.get("reference") else []
+        for t in cfg["tables"]:
+            sub = raw["tables"][t]
+            models = [m for m in [*sub["models"], *extra] if cfg["kind"] == "reported" or m in cfg["models"] or m in extra]
+            for m in models:
+                for d in sub["datasets"]:
+                    for s in seeds:
+                        out[(m, d, s)] = None
+        return list(out)
+    return []
+
+
+def table_inputs(raw: dict, table: str) -> list[str]:
+    cfg = raw["tables"][table]
+    if cfg["kind"] == "datasets":
+        return [prepared_dir(d) for d in cfg["datasets"]]
+    files = []
+    for m, d, s in table_runs(raw, table):
+        o = finetune_outputs(raw, m, d, s)
+        files += [o["metrics"], o["per_example"]]
+    return files
+
+
+# ------------------------------------------------------------------ the graph
+def _cmd(stage: str, log: str, *args: str) -> str:
+    return " ".join(["compactbio", "--log", log, stage, *args])
+
+
+def jobs(raw: dict) -> list[Job]:
+    """Every job of the pipeline for the grid in ``raw`` (unresolved params)."""
+    out: list[Job] = []
+    g, pre = raw["grid"], raw["pretrain"]
+    corpus = corpus_of(raw)
+    datasets_used = [*finetune_datasets(raw), corpus]
+
+    for source in dict.fromkeys(raw["datasets"][d]["source"] for d in datasets_used):
+        log = f"logs/fetch/{source}.log"
+        out.append(Job("fetch", f"fetch@{source}", _cmd("fetch", log, "--source", source, "--out", raw_dir(source)),
+                       [], [raw_dir(source)], stage_keys(raw, "fetch", source=source), log))
+    for d in datasets_used:
+        src = raw_dir(raw["datasets"][d]["source"])
+        log = f"logs/prepare/{d}.log"
+        out.append(Job("prepare", f"prepare@{d}",
+                       _cmd("prepare", log, "--dataset", d, "--raw", src, "--out", prepared_dir(d)),
+                       [src], [prepared_dir(d)], stage_keys(raw, "prepare", dataset=d), log))
+    for b in pre["base"]:
+        log = f"logs/tokenizer/{b}.log"
+        out.append(Job("tokenizer", f"tokenizer@{b}",
+                       _cmd("tokenizer", log, "--model", b, "--corpus", prepared_dir(corpus), "--out", tokenizer_dir(b)),
+                       [prepared_dir(corpus)], [tokenizer_dir(b)], stage_keys(raw, "tokenizer", base=b), log))
+        for d in datasets_used:
+            log = f"logs/tokenize/{b}/{d}.log"
+            out.append(Job("tokenize", f"tokenize@{b}-{d}",
+                           _cmd("tokenize", log, "--tokenizer", tokenizer_dir(b), "--dataset", prepared_dir(d),
+                                "--out", tokenized_dir(b, d)),
+                           [tokenizer_dir(b), prepared_dir(d)], [tokenized_dir(b, d)],
+                           stage_keys(raw, "tokenize", dataset=d), log))
+        log = f"logs/base_model/{b}.log"
+        deps = [tokenizer_dir(b), tokenized_dir(b, corpus)]
+        out.append(Job("base_model", f"base_model@{b}",
+                       _cmd("base-model", log, "--model", b, "--tokenizer", deps[0], "--corpus", deps[1],
+                            "--out", model_dir(b)),
+                       deps, [model_dir(b)], stage_keys(raw, "base_model", model=b), log))
+    for s, cfg in pre["distill"].items():
+        t = cfg["teacher"]
+        log = f"logs/distill/{s}.log"
+        deps = [model_dir(t), tokenized_dir(t, corpus)]
+        out.append(Job("distill", f"distill@{s}",
+                       _cmd("distill", log, "--model", s, "--teacher", deps[0], "--corpus", deps[1],
+                            "--out", model_dir(s)),
+                       deps, [model_dir(s)], stage_keys(raw, "distill", model=s), log))
+    for c, cfg in pre["continual"].items():
+        i = cfg["init"]
+        log = f"logs/continual/{c}.log"
+        deps = [model_dir(i), tokenized_dir(i, corpus)]
+        out.append(Job("continual", f"continual@{c}",
+                       _cmd("continual", log, "--model", c, "--init", deps[0], "--corpus", deps[1],
+                            "--out", model_dir(c)),
+                       deps, [model_dir(c)], stage_keys(raw, "continual", model=c), log))
+    for m in g["models"]:
+        fam = family_of(raw, m)
+        for d in finetune_datasets(raw):
+            task = task_of(raw, d)
+            for seed in g["seeds"]:
+                o = finetune_outputs(raw, m, d, seed)
+                log = f"logs/finetune/{m}/{d}/seed{seed}.log"
+                deps = [model_dir(m), tokenized_dir(fam, d), prepared_dir(d)]
+                out.append(Job(f"finetune_{task}", f"finetune_{task}@{m}-{d}-{seed}",
+                               _cmd("finetune", log, "--model", m, "--dataset", d, "--seed", str(seed),
+                                    "--model-dir", deps[0], "--data", deps[1], "--prepared", deps[2],
+                                    "--out", run_dir(m, d, seed)),
+                               deps, [o["per_example"], o["predictions"]],
+                               stage_keys(raw, f"finetune_{task}"), log,
+                               metrics=[o["metrics"]], plots=[o["curve"]]))
+    for t in table_names(raw):
+        log = f"logs/table/{t}.log"
+        files = [table_file(t, ext) for ext in TABLE_FORMATS]
+        out.append(Job("table", f"table@{t}",
+                       _cmd("table", log, "--table", t, "--runs", "runs/finetune", "--prepared", "data/prepared",
+                            "--out", "results/tables"),
+                       table_inputs(raw, t), files, stage_keys(raw, "table", table=t), log, uncached=files))
+    return out
+
+
+# ------------------------------------------------------------------ dvc.yaml
+HEADER = """\
+# Generated from params.yaml by `compactbio dvc-yaml`: do not edit by hand.
+# Re-render after changing the grid, the tables or the pretrain entries
+# (tests/test_frontends.py fails while this file is stale).  Hyperparameter
+# changes need no re-render: `dvc exp run -S finetune.ner.epochs=3` works as is.
+"""
+
+
+def dvc_stages(raw: dict) -> dict:
+    stages = {}
+    for job in jobs(raw):
+        st: dict = {"cmd": job.cmd}
+        if job.deps:
+            st["deps"] = list(job.deps)
+        st["params"] = list(job.params)
+        outs = [o if o not in job.uncached else {o: {"cache": False}} for o in job.outs]
+        if outs:
+            st["outs"] = outs
+        if job.metrics:
+            st["metrics"] = [{m: {"cache": False}} for m in job.metrics]
+        if job.plots:
+            st["plots"] = [{p: {"cache": False, "x": "step", "y": "loss"}} for p in job.plots]
+        stages[job.name.replace("@", ".")] = st
+    return {"stages": stages}
+
+
+def render_dvc_yaml(raw: dict) -> str:
+    return HEADER + yaml.safe_dump(dvc_stages(raw), sort_keys=False, width=200)

@@ -1,0 +1,47 @@
+"""Helpers for the front-end tests: read the jobs Snakemake and DVC would run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+JOB_HEADER = re.compile(r"^(?:local)?rule (\S+):$")
+
+
+def snakemake_jobs(workdir: Path, *targets: str, extra: tuple[str, ...] = ()) -> list[dict]:
+    """Parse ``snakemake -n -p`` into jobs: rule, inputs, outputs, shell command."""
+    proc = subprocess.run(["snakemake", "-n", "-p", "--cores", "1", *extra, *targets], cwd=workdir,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    jobs, job = [], None
+    for line in proc.stdout.splitlines():
+        m = JOB_HEADER.match(line.strip())
+        if m:
+            job = {"rule": m.group(1), "input": [], "output": [], "cmd": None}
+            jobs.append(job)
+        elif job is not None and line.startswith("    input: "):
+            job["input"] = line.split(": ", 1)[1].split(", ")
+        elif job is not None and line.startswith("    output: "):
+            job["output"] = line.split(": ", 1)[1].split(", ")
+        elif job is not None and line.startswith("Shell command: "):
+            job["cmd"] = line.split(": ", 1)[1].strip()
+    return [j for j in jobs if j["cmd"] and j["cmd"] != "None"]
+
+
+def dvc_jobs(workdir: Path) -> list[dict]:
+    """Stages of dvc.yaml as jobs: name, path deps, all outputs (incl. metrics/plots), command."""
+    from dvc.repo import Repo
+
+    with Repo(str(workdir)) as repo:
+        out = []
+        for stage in repo.index.stages:
+            deps = [d.def_path for d in stage.deps if not d.def_path.endswith("params.yaml")]
+            outs = [o.def_path for o in stage.outs]
+            out.append({"name": stage.name, "cmd": stage.cmd, "input": deps, "output": outs})
+        return out
+
+
+def normalise(jobs: list[dict]) -> set[tuple]:
+    return {(j["cmd"], tuple(sorted(j["input"])), tuple(sorted(j["output"]))) for j in jobs}

@@ -1,0 +1,37 @@
+# One job per (model, dataset, seed) and task: NER, relation extraction, QA.
+
+
+def finetune_inputs(w):
+    return {
+        "model": graph.model_dir(w.model),
+        "data": graph.tokenized_dir(graph.family_of(PARAMS, w.model), w.dataset),
+        "prepared": graph.prepared_dir(w.dataset),
+    }
+
+
+for _task in ("ner", "re", "qa"):
+
+    rule:
+        name:
+            f"finetune_{_task}"
+        input:
+            unpack(finetune_inputs),
+        output:
+            metrics="runs/finetune/{model}/{dataset}/seed{seed}/metrics.json",
+            per_example="runs/finetune/{model}/{dataset}/seed{seed}/per_example.jsonl",
+            predictions=f"runs/finetune/{{model}}/{{dataset}}/seed{{seed}}/{graph.PREDICTIONS[_task]}",
+            curve="runs/finetune/{model}/{dataset}/seed{seed}/train_log.csv",
+        params:
+            values=lambda w, rule=f"finetune_{_task}": values(rule),
+            out=lambda w: graph.run_dir(w.model, w.dataset, w.seed),
+        log:
+            "logs/finetune/{model}/{dataset}/seed{seed}.log",
+        wildcard_constraints:
+            model=alternation(GRID["models"]),
+            dataset=alternation(datasets_of(_task)),
+        conda:
+            ENV
+        shell:
+            "compactbio --log {log} finetune --model {wildcards.model} --dataset {wildcards.dataset}"
+            " --seed {wildcards.seed} --model-dir {input.model} --data {input.data}"
+            " --prepared {input.prepared} --out {params.out}"

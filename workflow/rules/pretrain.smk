@@ -1,0 +1,60 @@
+# Teacher and baselines, then the six compact models: three distilled from
+# the teacher and three continually MLM-trained.  Checkpoints live in
+# runs/pretrain/<model> (not an output), so a rerun resumes.
+
+
+rule base_model:
+    input:
+        tokenizer="models/tokenizers/{model}",
+        corpus=f"data/tokenized/{{model}}/{CORPUS}",
+    output:
+        directory("models/{model}"),
+    params:
+        values=lambda w: values("base_model", model=w.model),
+    log:
+        "logs/base_model/{model}.log",
+    wildcard_constraints:
+        model=alternation(PRE["base"]),
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} base-model --model {wildcards.model} --tokenizer {input.tokenizer}"
+        " --corpus {input.corpus} --out {output}"
+
+
+rule distill:
+    input:
+        teacher=lambda w: graph.model_dir(PRE["distill"][w.model]["teacher"]),
+        corpus=lambda w: graph.tokenized_dir(PRE["distill"][w.model]["teacher"], CORPUS),
+    output:
+        directory("models/{model}"),
+    params:
+        values=lambda w: values("distill", model=w.model),
+    log:
+        "logs/distill/{model}.log",
+    wildcard_constraints:
+        model=alternation(PRE["distill"]),
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} distill --model {wildcards.model} --teacher {input.teacher}"
+        " --corpus {input.corpus} --out {output}"
+
+
+rule continual:
+    input:
+        init=lambda w: graph.model_dir(PRE["continual"][w.model]["init"]),
+        corpus=lambda w: graph.tokenized_dir(PRE["continual"][w.model]["init"], CORPUS),
+    output:
+        directory("models/{model}"),
+    params:
+        values=lambda w: values("continual", model=w.model),
+    log:
+        "logs/continual/{model}.log",
+    wildcard_constraints:
+        model=alternation(PRE["continual"]),
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} continual --model {wildcards.model} --init {input.init}"
+        " --corpus {input.corpus} --out {output}"

@@ -1,0 +1,33 @@
+# Tables 1-7 of the paper plus the extra ones, and a target per table.
+
+TABLE_FORMATS = graph.TABLE_FORMATS
+
+
+rule table:
+    input:
+        lambda w: graph.table_inputs(PARAMS, w.table),
+    output:
+        expand("results/tables/{{table}}.{ext}", ext=TABLE_FORMATS),
+    params:
+        values=lambda w: values("table", table=w.table),
+    log:
+        "logs/table/{table}.log",
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} table --table {wildcards.table} --runs runs/finetune"
+        " --prepared data/prepared --out results/tables"
+
+
+for _t in TABLES:
+
+    rule:
+        name:
+            _t
+        input:
+            expand("results/tables/{table}.{ext}", table=_t, ext=TABLE_FORMATS),
+
+
+rule all_tables:
+    input:
+        expand("results/tables/{table}.{ext}", table=TABLES, ext=TABLE_FORMATS),
