@@ -24,7 +24,7 @@ def paper_workflow(tmp_path, raw_params, copy_workflow):
 @pytest.mark.slow
 def test_same_jobs_for_the_full_paper_grid(paper_workflow):
     wf, raw = paper_workflow
-    snake = snakemake_jobs(wf, "all_tables", extra=("--forceall",))
+    snake = snakemake_jobs(wf, "all", extra=("--forceall",))
     dvc = dvc_jobs(wf)
     assert len(snake) == len(dvc) == len(jobs(raw))
     assert normalise(snake) == normalise(dvc)

@@ -34,8 +34,8 @@ def _fmt(value: float, decimals: int = 1) -> str:
 
 def _cells(row: dict, seq_lengths: list[int]) -> list[tuple[str, str]]:
     """(value, ratio) pairs in column order."""
-    cells = [(_fmt(row["params_total"] / 1e6), _fmt(row["params_ratio"], 2)),
-             (_fmt(row["params_non_embedding"] / 1e6), "")]
+    cells = [(_fmt(row["params_total"] / 1e6, 2), _fmt(row["params_ratio"], 2)),
+             (_fmt(row["params_non_embedding"] / 1e6, 2), "")]
     for length in seq_lengths:
         cells.append((_fmt(row[f"latency_{length}_median_ms"]), _fmt(row[f"latency_{length}_ratio"], 2)))
     cells.append((_fmt(row["throughput_seq_per_s"]), _fmt(row["throughput_ratio"], 2)))
@@ -56,17 +56,17 @@ def _by_device(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def _caption(cfg: dict) -> str:
-    ref = cfg["reference"]
+def _caption(rows: list[dict], cfg: dict) -> str:
+    ref = next((r["display"] for r in rows if r["reference"]), cfg["reference"])
     return (f"Inference cost of each model ({cfg['size']} size; median of {cfg['latency']['repeats']} timed runs "
             f"after {cfg['latency']['warmup']} warm-up; CPU with {cfg['threads']} thread(s)). "
-            f"Ratios to {ref} in parentheses (x{ref}); throughput ratio > 1 means faster.")
+            f"In parentheses: ratio to {ref}; a throughput ratio > 1 means faster.")
 
 
 def markdown(rows: list[dict], cfg: dict) -> str:
     tp = cfg["throughput"]
     heads = ["Model", "Group"] + _headers(cfg["seq_lengths"], tp["batch_size"], tp["seq_length"])
-    parts = [f"{_caption(cfg)}\n"]
+    parts = [f"{_caption(rows, cfg)}\n"]
     for device, drows in _by_device(rows).items():
         parts.append(f"\n### {DEVICE_NAMES.get(device, device)}\n")
         parts.append("| " + " | ".join(heads) + " |")
@@ -91,7 +91,7 @@ def latex(rows: list[dict], cfg: dict) -> str:
     heads = ["Model", "Group"] + _headers(cfg["seq_lengths"], tp["batch_size"], tp["seq_length"])
     ncol = len(heads)
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\caption{" + _tex_escape(_caption(cfg)) + "}", r"\label{tab:efficiency}",
+             r"\caption{" + _tex_escape(_caption(rows, cfg)) + "}", r"\label{tab:efficiency}",
              r"\begin{tabular}{ll" + "r" * (ncol - 2) + "}", r"\toprule",
              " & ".join(_tex_escape(h) for h in heads) + r" \\"]
     for device, drows in _by_device(rows).items():

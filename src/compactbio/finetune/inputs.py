@@ -1,0 +1,198 @@
+"""Read and cross-check a fine-tuning job's inputs before any training starts.
+
+A job reads two views of one dataset: the prepared split (gold words, tags,
+labels, contexts, golden answers) and the tokenized Arrow rows made from it.
+If they disagree (stale tokenized data, a different label set, a golden file
+for other questions) the scores would be silently wrong, so every such
+mismatch is a ``ValueError`` naming the file, raised before a single step
+is trained and before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+COLUMNS = {
+    "ner": ("input_ids", "labels", "word_ids", "sentence"),
+    "re": ("input_ids", "label"),
+    "qa": ("input_ids", "token_type_ids", "example", "offset_start", "offset_end"),
+}
+QA_TRAIN_COLUMNS = ("start_position", "end_position")
+
+
+@dataclass
+class Inputs:
+    """Everything a job needs, already validated."""
+
+    task: str
+    labels: list[str]
+    data: Path
+    prepared: Path
+    rows: dict[str, dict[str, list]]          # split -> tokenized column -> values
+    examples: dict[str, list[dict]]           # split -> prepared rows
+    golden: dict[str, dict] = field(default_factory=dict)   # QA: split -> golden file
+    golden_paths: dict[str, Path] = field(default_factory=dict)
+
+    def n_rows(self, split: str) -> int:
+        return len(self.rows[split]["input_ids"])
+
+
+def _read_json(path: Path):
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+    return rows
+
+
+def read_arrow(path: Path) -> dict[str, list]:
+    """An Arrow IPC file (or stream) as ``column -> Python list``."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    try:
+        with pa.memory_map(str(path)) as src:
+            try:
+                table = ipc.open_file(src).read_all()
+            except pa.ArrowInvalid:
+                src.seek(0)
+                table = ipc.open_stream(src).read_all()
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path}: not an Arrow IPC file: {exc}") from None
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def check_model_dir(model_dir: Path) -> None:
+    """A usable model folder has its config, weights and tokenizer."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ValueError(f"{model_dir}: model folder not found")
+    if not (model_dir / "config.json").is_file():
+        raise ValueError(f"{model_dir}: not a model folder (config.json missing)")
+    if not (model_dir / "tokenizer.json").is_file():
+        raise ValueError(f"{model_dir}: model folder has no tokenizer (tokenizer.json missing); "
+                         "the tokenized data cannot be checked against it")
+
+
+def tokenizer_sha256(model_dir: Path) -> str:
+    return hashlib.sha256((Path(model_dir) / "tokenizer.json").read_bytes()).hexdigest()
+
+
+def load_inputs(data: Path, prepared: Path) -> Inputs:
+    data, prepared = Path(data), Path(prepared)
+    pmeta = _read_json(prepared / "meta.json")
+    tmeta = _read_json(data / "meta.json")
+    task = pmeta.get("task")
+    if task not in COLUMNS:
+        raise ValueError(f"{prepared / 'meta.json'}: task {task!r} cannot be fine-tuned (expected ner, re or qa)")
+    if tmeta.get("task") != task:
+        raise ValueError(f"{data / 'meta.json'}: task {tmeta.get('task')!r} but {prepared / 'meta.json'} says {task!r}")
+    labels = list(pmeta.get("labels") or [])
+    if task != "qa":
+        if not labels:
+            raise ValueError(f"{prepared / 'meta.json'}: no labels")
+        if list(tmeta.get("labels") or []) != labels:
+            raise ValueError(f"{data / 'meta.json'}: labels {tmeta.get('labels')} do not match "
+                             f"{prepared / 'meta.json'} labels {labels} (re-run tokenize)")
+    inp = Inputs(task=task, labels=labels, data=data, prepared=prepared, rows={}, examples={})
+    for split in SPLITS:
+        inp.examples[split] = _read_jsonl(prepared / f"{split}.jsonl")
+        rows = read_arrow(data / f"{split}.arrow")
+        need = COLUMNS[task] + (QA_TRAIN_COLUMNS if task == "qa" and split != "test" else ())
+        missing = [c for c in need if c not in rows]
+        if missing:
+            raise ValueError(f"{data / f'{split}.arrow'}: missing column(s) {missing}")
+        inp.rows[split] = rows
+        if not rows["input_ids"]:
+            raise ValueError(f"{data / f'{split}.arrow'}: no rows")
+        {"ner": _check_ner, "re": _check_re, "qa": _check_qa}[task](inp, split)
+    if task == "qa":
+        for split in ("validation", "test"):
+            path = prepared / f"golden_{split}.json"
+            golden = _read_json(path)
+            asked = sorted({ex["question_id"] for ex in inp.examples[split]})
+            absent = [q for q in asked if q not in golden]
+            if absent:
+                raise ValueError(f"{path}: golden answers missing for {len(absent)} of {len(asked)} "
+                                 f"{split} questions, e.g. {absent[:3]}")
+            for qid, entry in golden.items():
+                ans = entry.get("answers") if isinstance(entry, dict) else None
+                if not isinstance(ans, list) or not all(isinstance(a, list) for a in ans):
+                    raise ValueError(f"{path}: question {qid}: 'answers' must be a list of synonym lists")
+            inp.golden[split], inp.golden_paths[split] = golden, path
+    return inp
+
+
+def _where(inp: Inputs, split: str, row: int) -> str:
+    return f"{inp.data / f'{split}.arrow'} row {row}"
+
+
+def _check_ner(inp: Inputs, split: str) -> None:
+    """Every sub-word's label must be its word's prepared tag: catches stale tokenized data."""
+    label_id = {lab: i for i, lab in enumerate(inp.labels)}
+    examples, rows = inp.examples[split], inp.rows[split]
+    for lineno, ex in enumerate(examples, 1):
+        bad = [t for t in ex.get("tags", []) if t not in label_id]
+        if bad or len(ex.get("tags", [])) != len(ex.get("tokens", [])):
+            raise ValueError(f"{inp.prepared / f'{split}.jsonl'}:{lineno}: tags {bad[:3] or ''} "
+                             f"not in labels {inp.labels} or not one per token")
+    for r, (labs, wids, sent) in enumerate(zip(rows["labels"], rows["word_ids"], rows["sentence"])):
+        if not 0 <= sent < len(examples):
+            raise ValueError(f"{_where(inp, split, r)}: sentence {sent} not in {inp.prepared / f'{split}.jsonl'}")
+        tags = examples[sent]["tags"]
+        for lab, w in zip(labs, wids):
+            if w < 0:
+                continue
+            if w >= len(tags) or lab != label_id[tags[w]]:
+                raise ValueError(f"{_where(inp, split, r)}: label {lab} of word {w} does not match "
+                                 f"{inp.prepared / f'{split}.jsonl'}:{sent + 1} (re-run tokenize)")
+
+
+def _check_re(inp: Inputs, split: str) -> None:
+    label_id = {lab: i for i, lab in enumerate(inp.labels)}
+    examples, rows = inp.examples[split], inp.rows[split]
+    if len(examples) != len(rows["label"]):
+        raise ValueError(f"{inp.data / f'{split}.arrow'}: {len(rows['label'])} rows but "
+                         f"{inp.prepared / f'{split}.jsonl'} has {len(examples)} (re-run tokenize)")
+    for r, (ex, lab) in enumerate(zip(examples, rows["label"])):
+        if ex.get("label") not in label_id:
+            raise ValueError(f"{inp.prepared / f'{split}.jsonl'}:{r + 1}: label {ex.get('label')!r} "
+                             f"not in labels {inp.labels}")
+        if lab != label_id[ex["label"]]:
+            raise ValueError(f"{_where(inp, split, r)}: label id {lab} does not match "
+                             f"{inp.prepared / f'{split}.jsonl'}:{r + 1} label {ex['label']!r}")
+
+
+def _check_qa(inp: Inputs, split: str) -> None:
+    examples, rows = inp.examples[split], inp.rows[split]
+    for lineno, ex in enumerate(examples, 1):
+        if not all(k in ex for k in ("question_id", "context")):
+            raise ValueError(f"{inp.prepared / f'{split}.jsonl'}:{lineno}: needs 'question_id' and 'context'")
+    for r, e in enumerate(rows["example"]):
+        if not 0 <= e < len(examples):
+            raise ValueError(f"{_where(inp, split, r)}: example {e} not in {inp.prepared / f'{split}.jsonl'}")

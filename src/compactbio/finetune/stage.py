@@ -1,0 +1,84 @@
+"""The ``finetune`` stage: one (model, dataset, seed) job, from inputs to scored outputs.
+
+Order of work: validate every input (fast, nothing written), fine-tune with
+model selection on the validation split, score the test split once with the
+best state, then write all outputs into ``out`` in one atomic step.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+from ..io import atomic_dir, write_json, write_jsonl
+from .hparams import hyperparameters
+from .inputs import check_model_dir, load_inputs
+
+logger = logging.getLogger(__name__)
+
+
+def _task_module(task: str):
+    from . import ner, qa, re
+    return {"ner": ner, "re": re, "qa": qa}[task]
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    # CPU kernels are deterministic for a fixed thread count; this turns any
+    # non-deterministic op into a warning rather than a silent difference.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data: Path,
+        prepared: Path, out: Path) -> dict:
+    """Fine-tune ``model_dir`` on the tokenized ``data``, score with ``prepared``'s gold; return metrics."""
+    model_dir, data, prepared, out = Path(model_dir), Path(data), Path(prepared), Path(out)
+    check_model_dir(model_dir)
+    inp = load_inputs(data, prepared)
+    hp = hyperparameters(params, inp.task, model)
+    task = _task_module(inp.task)
+    logger.info("fine-tuning %s on %s (%s, seed %d): %d train rows, lr %g, %d epochs",
+                model, dataset, inp.task, seed, inp.n_rows("train"), hp["learning_rate"], hp["epochs"])
+
+    from .loop import predict, train
+    from .modeling import accepted_inputs, load_model, pad_id
+
+    _seed_everything(seed)
+    net = load_model(model_dir, inp.task, inp.labels)
+    vocab = net.get_input_embeddings().num_embeddings
+    for split in ("train", "validation", "test"):
+        top = max((max(ids) for ids in inp.rows[split]["input_ids"] if ids), default=0)
+        if top >= vocab:
+            raise ValueError(f"{data / f'{split}.arrow'}: token id {top} is outside the vocabulary of "
+                             f"{model_dir} ({vocab}); the data was tokenized with another tokenizer")
+    accepted, pad = accepted_inputs(net), pad_id(net)
+    eval_bs = int(hp["eval_batch_size"])
+    val_feats = task.features(inp, "validation", train=False)
+
+    def validate() -> dict:
+        return task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted), hp).scores
+
+    result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted, validate, task.SELECT)
+    test = task.evaluate(inp, "test", predict(net, task.features(inp, "test", train=False), eval_bs, pad, accepted), hp)
+    metrics = {"task": inp.task, "model": model, "dataset": dataset, "seed": seed,
+               "test": test.scores, "validation": result.best_validation, "best_epoch": result.best_epoch,
+               "baseline": task.baseline(inp, hp)}
+    logger.info("test %s", ", ".join(f"{k} {v:.4f}" for k, v in test.scores.items()))
+
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        write_jsonl(tmp / "per_example.jsonl", test.records)
+        task.write_predictions(tmp, inp, test)
+        with open(tmp / "train_log.csv", "w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "epoch", "loss", "validation_score"], lineterminator="\n")
+            w.writeheader()
+            w.writerows(result.log)
+    return metrics

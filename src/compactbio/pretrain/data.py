@@ -1,0 +1,156 @@
+"""The packed MLM corpus, length-grouped batches and dynamic masking.
+
+Everything random here is a pure function of ``(seed, epoch)`` or
+``(seed, step)``: the batch order of an epoch and the masks of a step can be
+recomputed from the step counter alone.  That is what makes resume exact
+(the checkpoint's data position is the step) and what makes DDP equal to one
+process: every rank draws the masks of the *whole* global batch and keeps
+its own rows, so the global batch is masked identically however it is split.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+logger = logging.getLogger(__name__)
+
+PAD_MULTIPLE = 8
+MEGA_BATCHES = 50  # length grouping window, in global batches
+
+
+def _open_arrow(path: Path) -> pa.Table:
+    try:
+        with pa.memory_map(str(path)) as src:
+            try:
+                return pa.ipc.open_file(src).read_all()
+            except pa.ArrowInvalid:
+                pass
+        with pa.memory_map(str(path)) as src:
+            return pa.ipc.open_stream(src).read_all()
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path}: not an Arrow IPC file: {exc}") from None
+
+
+def load_corpus(corpus: str | Path, vocab_size: int | None = None) -> list[np.ndarray]:
+    """Rows of ``<corpus>/train.arrow`` column ``input_ids`` as int64 arrays, validated."""
+    path = Path(corpus) / "train.arrow"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: tokenized corpus not found (run the tokenize stage)")
+    table = _open_arrow(path)
+    if "input_ids" not in table.column_names:
+        raise ValueError(f"{path}: no column 'input_ids' (columns: {table.column_names})")
+    rows = [np.asarray(r, dtype=np.int64) for r in table.column("input_ids").to_pylist()]
+    if not rows:
+        raise ValueError(f"{path}: the corpus has no rows")
+    for i, r in enumerate(rows):
+        if r.size < 2:
+            raise ValueError(f"{path}: row {i}: sequence of length {r.size} (expected [CLS] ... [SEP])")
+        if r.min() < 0 or (vocab_size is not None and r.max() >= vocab_size):
+            raise ValueError(f"{path}: row {i}: token id out of range [0, {vocab_size})")
+    return rows
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Global batches of one epoch: shuffled, grouped by length inside windows, tail dropped."""
+    n = len(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    if n < batch_size:
+        return [order]
+    window = batch_size * MEGA_BATCHES
+    batches = []
+    for start in range(0, n, window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@dataclass
+class Masker:
+    """BERT dynamic masking: ``probability`` of real non-special tokens; 80% [MASK], 10% random, 10% kept."""
+
+    mask_id: int
+    vocab_size: int
+    special_ids: tuple
+    probability: float = 0.15
+
+    def __call__(self, rows: list[np.ndarray], generator: torch.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+        width = max(len(r) for r in rows)
+        shape = (len(rows), width)
+        u = torch.rand(shape, generator=generator).numpy()
+        kind = torch.rand(shape, generator=generator).numpy()
+        rand_tok = torch.randint(self.vocab_size, shape, generator=generator).numpy()
+        out = []
+        specials = np.asarray(self.special_ids, dtype=np.int64)
+        for j, r in enumerate(rows):
+            n = len(r)
+            chosen = (u[j, :n] < self.probability) & ~np.isin(r, specials)
+            labels = np.where(chosen, r, -100)
+            ids = r.copy()
+            ids = np.where(chosen & (kind[j, :n] < 0.8), self.mask_id, ids)
+            ids = np.where(chosen & (kind[j, :n] >= 0.8) & (kind[j, :n] < 0.9), rand_tok[j, :n], ids)
+            out.append((ids, labels))
+        return out
+
+
+def collate(masked: list[tuple[np.ndarray, np.ndarray]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to a multiple of 8 (tensor-core friendly shapes, fewer distinct shapes)."""
+    width = max(len(ids) for ids, _ in masked)
+    width = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
+    b = len(masked)
+    input_ids = torch.full((b, width), pad_id, dtype=torch.long)
+    labels = torch.full((b, width), -100, dtype=torch.long)
+    attention = torch.zeros((b, width), dtype=torch.long)
+    for j, (ids, lab) in enumerate(masked):
+        n = len(ids)
+        input_ids[j, :n] = torch.from_numpy(ids)
+        labels[j, :n] = torch.from_numpy(lab)
+        attention[j, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+class StepBatches:
+    """The micro-batches one rank processes at one optimizer step, plus global counts."""
+
+    def __init__(self, rows: list[np.ndarray], batch_size: int, accumulation: int, world: int, rank: int,
+                 seed: int, masker: Masker, pad_id: int):
+        if batch_size % (accumulation * world):
+            raise ValueError(f"pretrain: batch_size {batch_size} is not divisible by gradient_accumulation "
+                             f"{accumulation} x world size {world}")
+        self.rows, self.batch_size, self.accumulation = rows, batch_size, accumulation
+        self.world, self.rank, self.seed = world, rank, seed
+        self.masker, self.pad_id = masker, pad_id
+        self.lengths = np.array([len(r) for r in rows])
+        self._epoch, self._batches = None, None
+        self.per_epoch = len(epoch_batches(self.lengths, batch_size, seed, 0))
+        if len(rows) < batch_size:
+            logger.warning("corpus has %d rows, fewer than one batch of %d", len(rows), batch_size)
+
+    def global_indices(self, step: int) -> np.ndarray:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, epoch_batches(self.lengths, self.batch_size, self.seed, epoch)
+        return self._batches[index]
+
+    def __call__(self, step: int):
+        """(micro-batches of this rank, global masked count, global real lengths) for ``step``."""
+        idx = self.global_indices(step)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        masked = self.masker([self.rows[i] for i in idx], g)
+        n_masked = int(sum((lab != -100).sum() for _, lab in masked))
+        lengths = [len(ids) for ids, _ in masked]
+        micro = len(idx) // self.accumulation if len(idx) >= self.accumulation else len(idx)
+        out = []
+        for a in range(self.accumulation):
+            part = masked[a * micro:(a + 1) * micro] if a < self.accumulation - 1 else masked[a * micro:]
+            mine = part[self.rank::self.world]
+            if mine:
+                out.append(collate(mine, self.pad_id))
+        return out, n_masked, lengths

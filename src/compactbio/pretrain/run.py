@@ -1,0 +1,50 @@
+"""Glue shared by the three pre-training stages: corpus -> engine -> exported folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .data import Masker, StepBatches, load_corpus
+from .engine import TrainConfig, barrier, distributed, train
+
+logger = logging.getLogger(__name__)
+
+
+def section(params: dict, *keys: str):
+    node = params
+    for i, k in enumerate(keys):
+        if not isinstance(node, dict) or k not in node:
+            raise ValueError(f"params: missing key '{'.'.join(keys[:i + 1])}'")
+        node = node[k]
+    return node
+
+
+def corpus_rows(params: dict, corpus: Path, vocab_size: int):
+    rows = load_corpus(corpus, vocab_size)
+    max_len = params.get("tokenize", {}).get("corpus_max_length")
+    if max_len is not None:
+        for i, r in enumerate(rows):
+            if len(r) > int(max_len):
+                raise ValueError(f"{Path(corpus) / 'train.arrow'}: row {i}: length {len(r)} exceeds "
+                                 f"tokenize.corpus_max_length {max_len}")
+    return rows
+
+
+def run_engine(params: dict, task, tokenizer, corpus: Path, train_cfg: dict, workdir: Path,
+               params_hash: str, term_names: list[str]):
+    """Train ``task`` on the corpus; returns (task, world, rank, number of corpus rows)."""
+    engine = section(params, "pretrain", "engine")
+    world, rank = distributed()
+    cfg = TrainConfig.from_params(train_cfg, engine)
+    rows = corpus_rows(params, corpus, len(tokenizer))
+    if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
+        raise ValueError(f"tokenizer for {corpus} has no [MASK] or [PAD] token")
+    masker = Masker(mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
+                    special_ids=tuple(tokenizer.all_special_ids),
+                    probability=float(engine.get("mask_probability", 0.15)))
+    batches = StepBatches(rows, cfg.batch_size, cfg.gradient_accumulation, world, rank, cfg.seed,
+                          masker, tokenizer.pad_token_id)
+    train(task, batches, cfg, task.norms, Path(workdir), params_hash, term_names)
+    barrier()
+    return task, world, rank, len(rows)
