@@ -183,9 +183,11 @@ def run(params: dict, source: str, out: Path) -> None:
     cache = out.parent / f".{out.name}.cache"
     try:
         _run(source, cfg, kind, out, cache, recorded)
-    finally:
+    except BaseException:
         if cache.is_dir() and not any(p.is_file() for p in cache.rglob("*")):
             shutil.rmtree(cache, ignore_errors=True)  # keep only what a resume can use
+        raise
+    shutil.rmtree(cache, ignore_errors=True)
     logger.info("fetched source %s (%s) into %s", source, kind, out)
 
 

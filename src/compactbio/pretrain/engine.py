@@ -203,6 +203,8 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
     optimizer = torch.optim.AdamW(_param_groups(task, cfg.weight_decay), lr=cfg.learning_rate)
     warmup = int(math.ceil(cfg.warmup_fraction * cfg.steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.steps, warmup))
+    torch.manual_seed(cfg.seed + rank)  # dropout streams; replaced by the checkpoint's on resume
+    random.seed(cfg.seed + rank)
     start = load_checkpoint(workdir, task, optimizer, scheduler, params_hash)
     model = task
     if world > 1:

@@ -49,10 +49,13 @@ def dataset_spec(params: dict, dataset: str) -> dict:
 
 def style_note(style: dict) -> str | None:
     """"Bold: best; underlined: second best." following the configured styles."""
-    words = {"bold": "Bold", "underline": "Underlined"}
+    words = {"bold": "bold", "underline": "underlined"}
     parts = [f"{words[style[k]]}: {what}" for k, what in (("best", "best"), ("second", "second best"))
              if style[k] in words]
-    return "; ".join(parts) + " score of each row." if parts else None
+    if not parts:
+        return None
+    text = "; ".join(parts) + " score of each row."
+    return text[0].upper() + text[1:]
 
 
 def seeds_note(seeds: list[int]) -> str:

@@ -12,7 +12,8 @@ from .table import Cell, Table, format_number
 _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "–": "--", "—": "---", "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"\dag{}", "‡": r"\ddag{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "–": "--", "—": "---",
+    "±": r"$\pm$", "×": r"$\times$", "−": r"$-$", "Δ": r"$\Delta$", "†": r"\dag{}", "‡": r"\ddag{}",
 }
 _STYLE = {"bold": r"\textbf{%s}", "underline": r"\underline{%s}", "none": "%s"}
 

@@ -1,0 +1,53 @@
+"""``compactbio distill``: distil a compact student from the teacher with a params recipe."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from ..params import params_hash
+from ..pretrain.engine import is_main
+from ..pretrain.export import export, model_card
+from ..pretrain.run import run_engine, section
+from ..models.build import load_masked_lm
+from ..models.student import make_student
+from .recipe import parse
+from .task import DistillTask
+
+logger = logging.getLogger(__name__)
+
+
+def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdir: Path) -> None:
+    cfg = section(params, "pretrain", "distill", model)
+    where = f"pretrain.distill.{model}.recipe"
+    recipe = parse(section(cfg, "recipe"), where)
+    attn = "eager" if recipe.needs_attentions else None
+    teacher = Path(teacher)
+    if not (teacher / "config.json").is_file():
+        raise FileNotFoundError(f"{teacher}: teacher model folder has no config.json")
+    teacher_model = load_masked_lm(teacher, attn_implementation=attn)
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher))
+    seed = int(params["pretrain"]["engine"].get("seed", 0))
+    student = make_student(teacher_model, section(cfg, "student"), seed, attn)
+    task = DistillTask(student, teacher_model, recipe, where)
+    phash = params_hash({"distill": cfg, "engine": params["pretrain"]["engine"],
+                         "corpus_max_length": params.get("tokenize", {}).get("corpus_max_length")})
+    logger.info("distilling %s from %s: %d -> %d layers, %.1fM student parameters (params hash %s)",
+                model, teacher, teacher_model.config.num_hidden_layers, student.config.num_hidden_layers,
+                sum(p.numel() for p in student.parameters()) / 1e6, phash)
+    _, world, _, n_rows = run_engine(params, task, tokenizer, Path(corpus), section(cfg, "train"),
+                                     Path(workdir), phash, task.terms)
+    if is_main():
+        facts = {
+            "model": model, "made by": "knowledge distillation",
+            "teacher": str(teacher), "student init": cfg["student"].get("init"),
+            "student config": {k: getattr(student.config, k) for k in
+                               ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")},
+            "steps": cfg["train"]["steps"], "batch size": cfg["train"]["batch_size"],
+            "learning rate": cfg["train"]["learning_rate"], "processes": world,
+            "data": f"{corpus} ({n_rows} packed sequences)", "params hash": phash,
+            "parameters": sum(p.numel() for p in student.parameters()),
+        }
+        export(student, tokenizer, Path(out), model_card(f"{model} (distilled)", facts, cfg["recipe"]))

@@ -1,0 +1,56 @@
+"""``compactbio base-model``: the teacher and the general-domain baselines.
+
+Paper scale: a pinned hub snapshot (``hub`` may also be a local folder).
+Demo scale: a tiny model of the real architecture with the demo tokenizer's
+vocabulary, MLM-trained briefly on the demo corpus so that distillation has
+something to learn from.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from ..params import params_hash
+from ..pretrain.engine import is_main
+from ..pretrain.export import export, model_card
+from ..pretrain.mlm import MLMTask
+from ..pretrain.run import run_engine, section
+from .build import load_masked_lm, tiny_model
+
+logger = logging.getLogger(__name__)
+
+
+def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, workdir: Path) -> None:
+    cfg = section(params, "pretrain", "base", model)
+    phash = params_hash({"base": cfg, "engine": params["pretrain"]["engine"],
+                         "corpus_max_length": params.get("tokenize", {}).get("corpus_max_length")})
+    hub = cfg.get("hub")
+    if hub:
+        revision = cfg.get("revision")
+        logger.info("loading %s (revision %s)", hub, revision)
+        net = load_masked_lm(hub, revision=revision)
+        tok = AutoTokenizer.from_pretrained(str(hub), **({"revision": revision} if revision else {}))
+        facts = {"model": model, "made by": "hub snapshot", "source": hub, "revision": revision,
+                 "architecture": net.config.model_type, "params hash": phash,
+                 "parameters": sum(p.numel() for p in net.parameters())}
+        export(net, tok, Path(out), model_card(f"{model} (hub snapshot)", facts))
+        return
+    tokenizer = Path(tokenizer)
+    if not (tokenizer / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{tokenizer}: no tokenizer.json (run the tokenizer stage)")
+    tok = AutoTokenizer.from_pretrained(str(tokenizer))
+    seed = int(params["pretrain"]["engine"].get("seed", 0))
+    net = tiny_model(section(cfg, "arch"), cfg.get("config"), tok, seed)
+    mlm = section(cfg, "mlm")
+    task = MLMTask(net)
+    _, world, _, n_rows = run_engine(params, task, tok, Path(corpus), mlm, Path(workdir), phash, task.terms)
+    if is_main():
+        facts = {"model": model, "made by": "demo: tiny model, MLM pre-training from scratch",
+                 "architecture": cfg["arch"], "config": cfg.get("config"), "tokenizer": str(tokenizer),
+                 "steps": mlm["steps"], "batch size": mlm["batch_size"], "learning rate": mlm["learning_rate"],
+                 "processes": world, "data": f"{corpus} ({n_rows} packed sequences)", "params hash": phash,
+                 "parameters": sum(p.numel() for p in net.parameters())}
+        export(net, tok, Path(out), model_card(f"{model} (demo base model)", facts))
