@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from compactbio.bench import efficiency
-from compactbio.bench.measure import measure_architecture, summarize_ms
+from compactbio.bench import measure
+from compactbio.bench.measure import summarize_ms
 from compactbio.params import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ def test_summarize_ms_median_and_p90_by_hand():
     assert s["median"] == pytest.approx(2.5)
     # p90 with linear interpolation over sorted [1, 2, 3, 4] ms: 3 + 0.7 * (4 - 3)
     assert s["p90"] == pytest.approx(3.7)
-    assert s["runs"] == 4
+    assert s["runs"] == 4 and s["min"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         summarize_ms([])
 
@@ -31,24 +32,30 @@ def small_params(models=("biobert", "distilbiobert", "tinybiobert"), **eff_overr
     params = resolve(yaml.safe_load((ROOT / "params.yaml").read_text()), "demo")
     params["grid"]["models"] = list(models)
     eff = params["efficiency"]
-    eff.update(size="tiny", threads=1, seq_lengths=[16, 32], isolate=False, gpu=False,
+    eff.update(size="tiny", threads=1, seq_lengths=[16, 32], isolate=False, gpu=False, rounds=2,
                latency={"warmup": 0, "repeats": 2},
                throughput={"batch_size": 2, "seq_length": 16, "warmup": 0, "repeats": 1})
     eff.update(eff_overrides)
     return params
 
 
-def test_measure_architecture_in_process():
+def test_memory_and_round_robin_timing_in_process():
     cfg = efficiency.settings(small_params())
-    res = measure_architecture(efficiency._spec(cfg, "bert-4l-312d-cased", ["cpu"]))
-    cpu = res["devices"]["cpu"]
-    assert res["group"] == "small" and res["params_total"] > res["params_non_embedding"] > 0
-    assert set(cpu["latency_ms"]) == {"16", "32"}
-    for lat in cpu["latency_ms"].values():
-        assert lat["runs"] == 2 and 0 < lat["median"] <= lat["p90"]
-    tp = cpu["throughput"]
-    assert tp["sequences_per_s"] == pytest.approx(2 / (tp["batch_ms"]["median"] / 1000))
-    assert cpu["memory_bytes"] > 0 and cpu["dtype"] == "float32"
+    mem = measure.measure_memory(efficiency._spec(cfg, "bert-4l-312d-cased", ["cpu"]))
+    assert mem["group"] == "small" and mem["params_total"] > mem["params_non_embedding"] > 0
+    assert mem["devices"]["cpu"]["memory_bytes"] > 0
+    assert mem["devices"]["cpu"]["memory_shape"] == {"batch_size": 1, "seq_length": 32}
+    names = ["bert-4l-312d-cased", "bert-6l-768d-cased"]
+    models = {n: measure.build(n, "tiny", "cpu") for n in names}
+    out = measure.time_models(models, {n: measure.vocab_size(n, "tiny") for n in names}, "cpu", cfg)
+    for n in names:
+        cpu = out[n]
+        assert set(cpu["latency_ms"]) == {"16", "32"} and cpu["dtype"] == "float32"
+        for lat in cpu["latency_ms"].values():
+            assert lat["runs"] == 2 * 2 and 0 < lat["min"] <= lat["median"] <= lat["p90"]  # rounds x repeats
+        tp = cpu["throughput"]
+        assert tp["batch_ms"]["runs"] == 2 * 1
+        assert tp["sequences_per_s"] == pytest.approx(2 / (tp["batch_ms"]["median"] / 1000))
 
 
 def fake_result(arch, group, params, lat, tput, mem):
@@ -86,6 +93,7 @@ def test_ratios_to_the_reference_by_hand():
     (lambda p: p["efficiency"].update(seq_lengths=[128, 1024]), r"seq_lengths\[1\] = 1024"),
     (lambda p: p["efficiency"].update(size="medium"), "efficiency.size"),
     (lambda p: p["efficiency"]["latency"].update(repeats=0), "latency.repeats"),
+    (lambda p: p["efficiency"].update(rounds=0), "efficiency.rounds"),
 ])
 def test_bad_settings_raise_value_error_naming_the_key(change, message, tmp_path):
     params = small_params()

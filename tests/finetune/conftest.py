@@ -11,7 +11,7 @@ import ft_helpers as H  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tok(tmp_path_factory):
-    return H.build_tokenizer(tmp_path_factory.mktemp("tokenizer"), H.all_texts())
+    return H.build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
 @pytest.fixture(scope="session")

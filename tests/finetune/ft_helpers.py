@@ -29,24 +29,49 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def build_tokenizer(folder: Path, texts: list[str], vocab_size: int = 150):
-    """A BERT-style WordPiece tokenizer saved as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+def build_tokenizer(folder: Path, words: list[str] | None = None, split_long: int = 7):
+    """A BERT-style WordPiece tokenizer with a fixed vocabulary, saved as a transformers fast tokenizer.
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    Built by hand rather than trained, because the WordPiece trainer breaks
+    count ties differently from process to process.  Words longer than
+    ``split_long`` characters are left out of the vocabulary, so they split
+    into sub-words (their first 4 characters, then single ``##`` characters).
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    words = sorted(set(words if words is not None else vocabulary_words()))
+    chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789?.@$"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+    vocab += [w for w in words if len(w) <= split_long] + sorted({w[:4] for w in words if len(w) > split_long})
+    vocab = list(dict.fromkeys(vocab))
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=False)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.decoder = decoders.WordPiece()
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    save_tokenizer(tok, folder)
+    return tok
+
+
+def save_tokenizer(tok, folder: Path) -> None:
+    from transformers import PreTrainedTokenizerFast
+
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     folder.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(str(folder))
-    return tok
+
+
+def tokenizer_sha256(tok) -> str:
+    """What the tokenize stage records: sha256 of the tokenizer.json a model folder holds."""
+    import hashlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        save_tokenizer(tok, Path(d))
+        return hashlib.sha256((Path(d) / "tokenizer.json").read_bytes()).hexdigest()
 
 
 def build_model(folder: Path, tok, arch: str = "bert", head: str = "mlm", labels=None) -> Path:
@@ -76,9 +101,7 @@ def build_model(folder: Path, tok, arch: str = "bert", head: str = "mlm", labels
     model = cls.from_config(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
-    fast = T.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                     cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    fast.save_pretrained(str(folder))
+    save_tokenizer(tok, folder)
     return folder
 
 
@@ -130,10 +153,10 @@ def qa_rows(n_questions: int, rng: random.Random, split: str, snippets: int = 2)
     return rows, golden
 
 
-def all_texts(rng_seed: int = 0) -> list[str]:
-    words = DISEASES + MODIFIERS + FILLER + GENES + [g.lower() for g in GENES]
-    rng = random.Random(rng_seed)
-    return [" ".join(rng.sample(words, 8)) for _ in range(400)] + ["@GENE$ @DISEASE$ causes unrelated Which ?"]
+def vocabulary_words() -> list[str]:
+    return (DISEASES + MODIFIERS + FILLER + GENES + [g.lower() for g in GENES]
+            + ["@", "GENE", "DISEASE", "$", "causes", "increases", "is", "unrelated", "to", "shows", "no",
+               "link", "Which", "?", ".", "T", "P", "M", "D", "B", "R", "C", "A", "E", "G", "F", "K", "S", "O"])
 
 
 # ---------------------------------------------------------------- minimal tokenize
@@ -170,7 +193,7 @@ def tokenize_ner(tok, prepared: Path, out: Path, labels: list[str], max_length: 
             flush(chunk)
         write_arrow(out / f"{split}.arrow", cols, {"input_ids": pa.list_(pa.int32()), "labels": pa.list_(pa.int32()),
                                                    "word_ids": pa.list_(pa.int32()), "sentence": pa.int32()})
-    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": "", "max_length": max_length,
+    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": tokenizer_sha256(tok), "max_length": max_length,
                                                "task": "ner", "labels": labels}))
 
 
@@ -180,7 +203,7 @@ def tokenize_re(tok, prepared: Path, out: Path, labels: list[str]) -> None:
         rows = [json.loads(x) for x in (prepared / f"{split}.jsonl").read_text().splitlines()]
         cols = {"input_ids": [tok.encode(r["text"]).ids for r in rows], "label": [lid[r["label"]] for r in rows]}
         write_arrow(out / f"{split}.arrow", cols, {"input_ids": pa.list_(pa.int32()), "label": pa.int32()})
-    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": "", "max_length": 128, "task": "re",
+    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": tokenizer_sha256(tok), "max_length": 128, "task": "re",
                                                "labels": labels}))
 
 
@@ -219,7 +242,7 @@ def tokenize_qa(tok, prepared: Path, out: Path, max_length: int = 40, stride: in
                  "offset_start": pa.list_(pa.int32()), "offset_end": pa.list_(pa.int32()),
                  "start_position": pa.int32(), "end_position": pa.int32()}
         write_arrow(out / f"{split}.arrow", cols, types)
-    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": "", "max_length": max_length,
+    (out / "meta.json").write_text(json.dumps({"tokenizer_sha256": tokenizer_sha256(tok), "max_length": max_length,
                                                "task": "qa", "labels": []}))
 
 
@@ -254,9 +277,10 @@ def make_dataset(root: Path, task: str, tok, seed: int = 0, sizes=(160, 40, 40),
     return prepared, data
 
 
-def params(epochs: int = 3, lr: float = 5e-3) -> dict:
+def params(epochs: int = 3, lr: float = 1e-2) -> dict:
     task = {"epochs": epochs, "batch_size": 8, "learning_rate": lr, "learning_rate_by_model": {}}
     return {"scale": "demo", "finetune": {
-        "common": {"warmup_fraction": 0.1, "weight_decay": 0.01, "eval_batch_size": 64, "max_grad_norm": 1.0},
+        "common": {"warmup_fraction": 0.1, "weight_decay": 0.01, "eval_batch_size": 64, "max_grad_norm": 1.0,
+                   "num_threads": 1},
         "ner": dict(task), "re": dict(task),
         "qa": {**task, "n_best": 10, "max_answer_tokens": 10, "top_k": 5}}}

@@ -10,7 +10,7 @@ from compactbio.finetune.inputs import Inputs
 
 def test_learning_rate_by_model_overrides():
     params = {"finetune": {"common": {"warmup_fraction": 0.1, "weight_decay": 0.0, "eval_batch_size": 8,
-                                      "max_grad_norm": 1.0},
+                                      "max_grad_norm": 1.0, "num_threads": 1},
                            "qa": {"epochs": 1, "batch_size": 2, "learning_rate": 3e-5, "n_best": 5,
                                   "max_answer_tokens": 5, "top_k": 5,
                                   "learning_rate_by_model": {"tinybert": 5e-5}}}}

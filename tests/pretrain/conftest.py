@@ -46,14 +46,14 @@ def make_corpus(folder, rows=160, max_len=32, seed=0):
     return folder
 
 
-def make_teacher(folder, tok_folder, layers=4, hidden=32, heads=4, seed=0):
+def make_teacher(folder, tok_folder, layers=4, hidden=32, heads=4, seed=0, dropout=0.0):
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
     tok = AutoTokenizer.from_pretrained(str(tok_folder))
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
                      num_attention_heads=heads, intermediate_size=2 * hidden, pad_token_id=0,
-                     max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+                     max_position_embeddings=64, initializer_range=0.2, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertForMaskedLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from ..io import atomic_dir, write_json
 from . import architectures, measure, tables
-from .measure import measure_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +76,7 @@ def settings(params: dict) -> dict:
                        "seq_length": _positive_int(tp.get("seq_length"), "throughput.seq_length"),
                        "warmup": int(tp.get("warmup", 0)),
                        "repeats": _positive_int(tp.get("repeats"), "throughput.repeats")},
+        "rounds": _positive_int(eff.get("rounds"), "rounds"),
         "isolate": bool(eff.get("isolate", True)),
         "gpu": bool(eff.get("gpu", True)),
     }
@@ -95,12 +95,11 @@ def _devices(cfg: dict) -> list[str]:
 
 def _spec(cfg: dict, arch: str, devices: list[str]) -> dict:
     return {"architecture": arch, "size": cfg["size"], "threads": cfg["threads"], "seed": cfg["seed"],
-            "seq_lengths": cfg["seq_lengths"], "latency": cfg["latency"], "throughput": cfg["throughput"],
-            "devices": devices, "isolated": cfg["isolate"]}
+            "seq_lengths": cfg["seq_lengths"], "devices": devices, "isolated": cfg["isolate"]}
 
 
-def _measure_in_subprocess(spec: dict) -> dict:
-    """Run ``measure_architecture`` in a fresh interpreter (clean RSS, no allocator reuse)."""
+def _memory_in_subprocess(spec: dict) -> dict:
+    """Run ``measure.measure_memory`` in a fresh interpreter (clean RSS, no allocator reuse)."""
     with tempfile.TemporaryDirectory(prefix="compactbio-bench-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
@@ -114,14 +113,22 @@ def _measure_in_subprocess(spec: dict) -> dict:
 
 
 def measure_all(cfg: dict) -> dict[str, dict]:
-    """Measure each distinct architecture used by the grid once, in grid order."""
+    """Memory per architecture (one fresh process each), then timings of all of them round-robin."""
     devices = _devices(cfg)
     archs = list(dict.fromkeys(cfg["architectures"].values()))
     results = {}
-    for arch in tqdm(archs, desc="efficiency", disable=not sys.stderr.isatty()):
+    for arch in tqdm(archs, desc="memory", disable=not sys.stderr.isatty()):
         spec = _spec(cfg, arch, devices)
-        logger.info("measuring %s (%s size) on %s", arch, cfg["size"], ", ".join(devices))
-        results[arch] = _measure_in_subprocess(spec) if cfg["isolate"] else measure_architecture(spec)
+        logger.info("memory of %s (%s size) on %s", arch, cfg["size"], ", ".join(devices))
+        results[arch] = _memory_in_subprocess(spec) if cfg["isolate"] else measure.measure_memory(spec)
+    for device in devices:
+        logger.info("timing %d architectures on %s, %d rounds", len(archs), device, cfg["rounds"])
+        models = {a: measure.build(a, cfg["size"], device) for a in archs}
+        vocabs = {a: measure.vocab_size(a, cfg["size"]) for a in archs}
+        timings = measure.time_models(models, vocabs, device, cfg)
+        del models
+        for arch in archs:
+            results[arch]["devices"][device].update(timings[arch])
     return results
 
 

@@ -1,29 +1,31 @@
-"""Measure one architecture: parameters, latency, throughput and peak memory.
+"""Measure architectures: parameters, latency, throughput and peak memory.
 
 Method (kept in one place so the report can state it exactly):
 
 * Inputs are random token ids from a seeded generator with a full attention
-  mask; only the shapes matter for timing.
-* Latency: batch 1, for each sequence length; ``warmup`` untimed forwards,
-  then ``repeats`` timed ones (``time.perf_counter``, CUDA synchronised);
-  median and 90th percentile (linear interpolation) in milliseconds.
-* Throughput: batch ``batch_size`` at ``seq_length``; sequences per second
-  from the median time of the timed batches.
+  mask; only the shapes matter for timing.  Weights are random (built from
+  the config): cost does not depend on their values.
+* Latency: batch 1, for each sequence length; ``warmup`` untimed forwards per
+  shape, then ``rounds`` x ``repeats`` timed ones (``time.perf_counter``, CUDA
+  synchronised), taken round-robin over all models (see ``time_models``);
+  median, 90th percentile (linear interpolation) and minimum in milliseconds.
+* Throughput: batch ``batch_size`` at ``seq_length``, timed the same way;
+  sequences per second from the median time of a batch.
 * Peak memory, CPU: the process's resident-set high-water mark (``VmHWM``)
   is reset through ``/proc/self/clear_refs`` after the libraries are
   imported; the peak reached while the model is built and runs one forward
   at batch 1 and the longest sequence length, minus the resident set just
   before building, is the model's memory: weights plus activations.  It is
   clean only in a fresh process (freed memory of an earlier model would be
-  reused and hide part of the next one), which is why the stage runs each
-  architecture in its own subprocess by default.  Without ``clear_refs``
-  (non-Linux) the resident set after the forward is used instead (psutil).
+  reused and hide part of the next one), which is why the stage measures
+  memory in one subprocess per architecture by default (``isolate``).
+  Without ``clear_refs`` (non-Linux) the resident set after the forward is
+  used instead (psutil).
 * Peak memory, GPU: ``torch.cuda.max_memory_allocated`` from a reset before
   the weights are moved to the device until the end of the same forward.
-* CPU runs in float32 with ``torch.set_num_threads(threads)``; GPU runs in
-  bfloat16.
+* CPU runs in float32 with ``torch.set_num_threads(threads)`` (one inter-op
+  thread); GPU runs in bfloat16.
 """
-
 from __future__ import annotations
 
 import gc
@@ -47,7 +49,8 @@ def summarize_ms(seconds: list[float]) -> dict:
     if not seconds:
         raise ValueError("no timed runs to summarise (repeats must be >= 1)")
     ms = np.asarray(seconds, dtype=float) * 1000.0
-    return {"median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "runs": len(ms)}
+    return {"median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "min": float(ms.min()),
+            "runs": len(ms)}
 
 
 def _status_kib(field: str) -> int | None:
@@ -100,34 +103,44 @@ def _time_forward(torch, model, inputs: dict, warmup: int, repeats: int, cuda: b
     return times
 
 
-def _vocab(config: dict) -> int:
-    return int(config["vocab_size"])
+def _set_threads(torch, threads: int) -> None:
+    torch.set_num_threads(int(threads))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # can be set once per process only
+        pass
 
 
-def measure_architecture(spec: dict) -> dict:
-    """Measure one architecture as described by ``spec`` (see ``efficiency.measure_spec``).
+def vocab_size(arch_name: str, size: str) -> int:
+    return int(get(arch_name).config(size)["vocab_size"])
+
+
+def build(arch_name: str, size: str, device: str):
+    """Build an architecture on ``device``: float32 on CPU, bfloat16 on GPU."""
+    import torch
+
+    arch = get(arch_name)
+    model = build_model(arch.kind, arch.config(size))
+    return model.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+
+
+def measure_memory(spec: dict) -> dict:
+    """Parameter counts and peak inference memory of one architecture on each device.
 
     ``spec`` keys: ``architecture``, ``size``, ``threads``, ``seed``,
-    ``seq_lengths``, ``latency`` {warmup, repeats}, ``throughput``
-    {batch_size, seq_length, warmup, repeats}, ``devices`` (list of "cpu",
-    "cuda"), ``isolated`` (bool, recorded only).
+    ``seq_lengths`` (memory is taken at the longest), ``devices``,
+    ``isolated`` (recorded only: whether this runs in a fresh process).
     """
     import torch
 
     arch = get(spec["architecture"])
     config = arch.config(spec["size"])
-    torch.set_num_threads(int(spec["threads"]))
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process (in-process runs)
-        pass
+    _set_threads(torch, spec["threads"])
     model_classes(arch.kind)  # import before the memory baseline, so imports are not counted
-    seed = int(spec["seed"])
-    longest = max(spec["seq_lengths"])
+    seed, longest = int(spec["seed"]), max(spec["seq_lengths"])
     result: dict = {"architecture": arch.name, "kind": arch.kind, "group": arch.group,
                     "description": arch.description, "size": spec["size"], "config": config,
                     "isolated": bool(spec.get("isolated", False)), "devices": {}}
-
     for device in spec["devices"]:
         cuda = device == "cuda"
         gc.collect()
@@ -139,54 +152,69 @@ def measure_architecture(spec: dict) -> dict:
         else:
             hwm = _reset_peak_rss()
             base_rss = _rss_bytes()
-        model = build_model(arch.kind, config)
+        model = build(arch.name, spec["size"], device)
         if "params_total" not in result:
             result["params_total"], result["params_non_embedding"] = count_parameters(model)
             result["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
-        dtype = torch.bfloat16 if cuda else torch.float32
-        model = model.to(device=device, dtype=dtype)
-        vocab = _vocab(config)
-
         with torch.inference_mode():
-            model(**_inputs(torch, 1, longest, vocab, device, seed))
+            model(**_inputs(torch, 1, longest, int(config["vocab_size"]), device, seed))
         if cuda:
             torch.cuda.synchronize()
-            memory = torch.cuda.max_memory_allocated() - base_cuda
-            memory_method = "torch.cuda.max_memory_allocated"
+            memory, method = torch.cuda.max_memory_allocated() - base_cuda, "torch.cuda.max_memory_allocated"
         elif hwm:
-            memory = _status_kib("VmHWM") * 1024 - base_rss
-            memory_method = "VmHWM delta (peak RSS)"
+            memory, method = _status_kib("VmHWM") * 1024 - base_rss, "VmHWM delta (peak RSS)"
         else:
-            memory = _rss_bytes() - base_rss
-            memory_method = "RSS delta after forward (psutil)"
-
-        latency = {}
-        for length in spec["seq_lengths"]:
-            inputs = _inputs(torch, 1, length, vocab, device, seed)
-            times = _time_forward(torch, model, inputs, spec["latency"]["warmup"],
-                                  spec["latency"]["repeats"], cuda)
-            latency[str(length)] = summarize_ms(times)
-            logger.info("%s %s seq %d: median %.1f ms", arch.name, device, length, latency[str(length)]["median"])
-
-        tp = spec["throughput"]
-        inputs = _inputs(torch, tp["batch_size"], tp["seq_length"], vocab, device, seed)
-        times = _time_forward(torch, model, inputs, tp["warmup"], tp["repeats"], cuda)
-        batch_ms = summarize_ms(times)
-        result["devices"][device] = {
-            "dtype": str(dtype).replace("torch.", ""),
-            "threads": int(spec["threads"]) if not cuda else None,
-            "device_name": torch.cuda.get_device_name() if cuda else _cpu_name(),
-            "latency_ms": latency,
-            "throughput": {"batch_size": tp["batch_size"], "seq_length": tp["seq_length"],
-                           "batch_ms": batch_ms,
-                           "sequences_per_s": tp["batch_size"] / (batch_ms["median"] / 1000.0)},
-            "memory_bytes": int(memory),
-            "memory_method": memory_method,
-            "memory_shape": {"batch_size": 1, "seq_length": longest},
-        }
-        del model, inputs
+            memory, method = _rss_bytes() - base_rss, "RSS delta after forward (psutil)"
+        result["devices"][device] = {"memory_bytes": int(memory), "memory_method": method,
+                                     "memory_shape": {"batch_size": 1, "seq_length": longest}}
+        del model
         gc.collect()
     return result
+
+
+def time_models(models: dict, vocabs: dict, device: str, spec: dict) -> dict[str, dict]:
+    """Latency and throughput of several built models, measured round-robin.
+
+    On a shared machine the load changes from second to second; timing one
+    model after the other would hand one model a quiet minute and the next a
+    busy one.  Interleaving ``rounds`` short rounds over all models spreads
+    that noise evenly, so ratios between models stay meaningful.  Each model
+    gets its warm-up forwards per input shape before the first round.
+    ``spec`` keys: ``threads``, ``seed``, ``seq_lengths``, ``rounds``,
+    ``latency`` {warmup, repeats}, ``throughput`` {batch_size, seq_length,
+    warmup, repeats}.
+    """
+    import torch
+
+    _set_threads(torch, spec["threads"])
+    cuda, seed = device == "cuda", int(spec["seed"])
+    lat, tp = spec["latency"], spec["throughput"]
+    shapes = [(1, n) for n in spec["seq_lengths"]] + [(tp["batch_size"], tp["seq_length"])]
+    inputs = {name: {s: _inputs(torch, s[0], s[1], vocabs[name], device, seed) for s in shapes} for name in models}
+    for name, model in models.items():
+        for s in shapes:
+            _time_forward(torch, model, inputs[name][s], tp["warmup"] if s == shapes[-1] else lat["warmup"], 0, cuda)
+    times: dict = {name: {s: [] for s in shapes} for name in models}
+    for _ in range(int(spec["rounds"])):
+        for name, model in models.items():
+            for s in shapes:
+                repeats = tp["repeats"] if s == shapes[-1] else lat["repeats"]
+                times[name][s] += _time_forward(torch, model, inputs[name][s], 0, repeats, cuda)
+    out = {}
+    for name in models:
+        batch_ms = summarize_ms(times[name][shapes[-1]])
+        out[name] = {
+            "dtype": "bfloat16" if cuda else "float32",
+            "threads": None if cuda else int(spec["threads"]),
+            "device_name": torch.cuda.get_device_name() if cuda else _cpu_name(),
+            "latency_ms": {str(n): summarize_ms(times[name][(1, n)]) for n in spec["seq_lengths"]},
+            "throughput": {"batch_size": tp["batch_size"], "seq_length": tp["seq_length"], "batch_ms": batch_ms,
+                           "sequences_per_s": tp["batch_size"] / (batch_ms["median"] / 1000.0)},
+        }
+        logger.info("%s on %s: latency %s ms, throughput %.1f seq/s", name, device,
+                    ", ".join(f"L={n} {out[name]['latency_ms'][str(n)]['median']:.1f}" for n in spec["seq_lengths"]),
+                    out[name]["throughput"]["sequences_per_s"])
+    return out
 
 
 def _cpu_name() -> str:

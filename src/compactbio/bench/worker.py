@@ -1,4 +1,4 @@
-"""Subprocess entry point: measure one architecture in a fresh interpreter.
+"""Subprocess entry point: measure one architecture's memory in a fresh interpreter.
 
 ``python -m compactbio.bench.worker SPEC.json RESULT.json``.  A fresh process
 is what makes the CPU peak-memory figure clean (see ``measure``); the result
@@ -12,7 +12,7 @@ import sys
 
 from ..io import read_json, write_json
 from ..logs import setup_logging
-from .measure import measure_architecture
+from .measure import measure_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(None, logging.INFO)
     spec = read_json(argv[0])
-    write_json(argv[1], measure_architecture(spec))
+    write_json(argv[1], measure_memory(spec))
     return 0
 
 

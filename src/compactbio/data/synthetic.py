@@ -33,8 +33,9 @@ _CHEM_A = ["meth", "eth", "prop", "benz", "chlor", "fluor", "sulf", "nitr", "ace
 _CHEM_B = ["amine", "azole", "anol", "ide", "oate", "mycin", "oxacin", "prazole", "statin", "olol", "pril", "idine"]
 _GENE_L = "ABCDEFGHKLMNPRSTVWXZ"
 _GENE_HEAD = ["receptor", "kinase", "protein", "factor", "transporter"]
-_GENUS = ["Escherichia", "Staphylococcus", "Streptococcus", "Salmonella", "Bacillus", "Pseudomonas", "Mycobacterium",
-          "Candida", "Plasmodium", "Drosophila", "Arabidopsis", "Saccharomyces", "Listeria", "Vibrio"]
+_GENUS_A = ["Strepto", "Staphylo", "Lacto", "Myco", "Entero", "Pseudo", "Clostri", "Borre", "Trypano", "Plasmo",
+            "Salmo", "Vibri", "Droso", "Arabido"]
+_GENUS_B = ["coccus", "bacter", "monas", "bacillus", "myces", "soma", "lia", "dium", "phila", "psis"]
 _EPITHET = ["coli", "aureus", "pneumoniae", "enterica", "subtilis", "aeruginosa", "tuberculosis", "albicans",
             "falciparum", "melanogaster", "thaliana", "cerevisiae", "monocytogenes", "cholerae"]
 _COMMON_SPECIES = ["mice", "rats", "patients", "humans", "zebrafish", "rabbits", "dogs", "pigs"]
@@ -73,7 +74,7 @@ def _genes(rng: random.Random, n: int) -> list[str]:
 def _species(rng: random.Random, n: int) -> list[str]:
     out = set(rng.sample(_COMMON_SPECIES, min(3, n)))
     while len(out) < n:
-        out.add(f"{rng.choice(_GENUS)} {rng.choice(_EPITHET)}")
+        out.add(f"{rng.choice(_GENUS_A)}{rng.choice(_GENUS_B)} {rng.choice(_EPITHET)}")
     return sorted(out)
 
 

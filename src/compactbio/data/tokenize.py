@@ -110,6 +110,38 @@ def chunk_words(word_lens: list[int], budget: int) -> list[tuple[int, int]]:
     return chunks
 
 
+def align_sentence(ids: list[int], wids: list, tags: list[int], n_words: int, pre: list[int], post: list[int],
+                   budget: int, unk: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """(input_ids, labels, word_ids) rows for one encoded sentence; several if it is too long."""
+    if len(ids) <= budget and len(set(wids)) == n_words:  # the common case: fits, every word has sub-words
+        return [(pre + ids + post, [IGNORE] * len(pre) + [tags[w] for w in wids] + [IGNORE] * len(post),
+                 [-1] * len(pre) + wids + [-1] * len(post))]
+    per_word: list[list[int]] = [[] for _ in range(n_words)]
+    for tid, w in zip(ids, wids):
+        if w is not None:
+            per_word[w].append(tid)
+    for toks in per_word:
+        if not toks:  # a word that normalised to nothing still needs a position
+            toks.append(unk)
+    rows = []
+    for a, b in chunk_words([len(t) for t in per_word], budget):
+        sub, lab, wid = list(pre), [IGNORE] * len(pre), [-1] * len(pre)
+        for w in range(a, b):
+            toks = per_word[w][:budget]
+            sub += toks
+            lab += [tags[w]] * len(toks)
+            wid += [w] * len(toks)
+        rows.append((sub + post, lab + [IGNORE] * len(post), wid + [-1] * len(post)))
+    return rows
+
+
+def _tag_ids(row: dict, label_ids: dict[str, int], desc: str) -> list[int]:
+    try:
+        return [label_ids[t] for t in row["tags"]]
+    except KeyError as exc:
+        raise DataError(desc, f"sentence {row.get('id')}: tag {exc.args[0]!r} is not in meta.json labels") from None
+
+
 def ner_rows(tok, rows: list[dict], label_ids: dict[str, int], max_length: int, batch_size: int, desc: str):
     pre, post = special_frame(tok)
     budget = max_length - len(pre) - len(post)
@@ -120,35 +152,11 @@ def ner_rows(tok, rows: list[dict], label_ids: dict[str, int], max_length: int, 
             encs = tok.encode_batch([r["tokens"] for r in rows[lo:hi]], is_pretokenized=True, add_special_tokens=False)
             for k, enc in enumerate(encs):
                 row = rows[lo + k]
-                try:
-                    tags = [label_ids[t] for t in row["tags"]]
-                except KeyError as exc:
-                    raise DataError(desc, f"sentence {row.get('id')}: tag {exc.args[0]!r} is not in meta.json labels") from None
-                n_words = len(row["tokens"])
-                wids = enc.word_ids
-                ids = enc.ids
-                # Group sub-words per word; a word with none becomes [UNK].
-                per_word: list[list[int]] = [[] for _ in range(n_words)]
-                for tid, w in zip(ids, wids):
-                    if w is not None:
-                        per_word[w].append(tid)
-                for w, toks in enumerate(per_word):
-                    if not toks:
-                        toks.append(unk)
-                lens = [len(t) for t in per_word]
-                for a, b in chunk_words(lens, budget):
-                    sub, lab, wid = list(pre), [IGNORE] * len(pre), [-1] * len(pre)
-                    for w in range(a, b):
-                        toks = per_word[w][:budget]
-                        sub += toks
-                        lab += [tags[w]] * len(toks)
-                        wid += [w] * len(toks)
-                    sub += post
-                    lab += [IGNORE] * len(post)
-                    wid += [-1] * len(post)
-                    out_ids.append(sub)
-                    out_labels.append(lab)
-                    out_words.append(wid)
+                for ids, labs, wids in align_sentence(enc.ids, enc.word_ids, _tag_ids(row, label_ids, desc),
+                                                      len(row["tokens"]), pre, post, budget, unk):
+                    out_ids.append(ids)
+                    out_labels.append(labs)
+                    out_words.append(wids)
                     out_sent.append(lo + k)
             bar.update(hi - lo)
     return {"input_ids": list_array(out_ids), "labels": list_array(out_labels),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 TASKS = ("ner", "re", "qa")
 REQUIRED = ("epochs", "batch_size", "learning_rate", "warmup_fraction", "weight_decay",
-            "eval_batch_size", "max_grad_norm")
+            "eval_batch_size", "max_grad_norm", "num_threads")
 
 
 def hyperparameters(params: dict, task: str, model: str) -> dict:

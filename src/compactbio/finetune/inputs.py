@@ -39,6 +39,7 @@ class Inputs:
     examples: dict[str, list[dict]]           # split -> prepared rows
     golden: dict[str, dict] = field(default_factory=dict)   # QA: split -> golden file
     golden_paths: dict[str, Path] = field(default_factory=dict)
+    tokenizer_sha256: str = ""                 # of the tokenizer.json that made the rows ("" unknown)
 
     def n_rows(self, split: str) -> int:
         return len(self.rows[split]["input_ids"])
@@ -99,8 +100,15 @@ def check_model_dir(model_dir: Path) -> None:
                          "the tokenized data cannot be checked against it")
 
 
-def tokenizer_sha256(model_dir: Path) -> str:
-    return hashlib.sha256((Path(model_dir) / "tokenizer.json").read_bytes()).hexdigest()
+def check_same_tokenizer(model_dir: Path, inp: "Inputs") -> None:
+    """The rows must come from the model's own tokenizer, or token ids mean other words."""
+    if not inp.tokenizer_sha256:
+        logger.warning("%s: no tokenizer_sha256; cannot check it was tokenized with %s", inp.data / "meta.json", model_dir)
+        return
+    ours = hashlib.sha256((Path(model_dir) / "tokenizer.json").read_bytes()).hexdigest()
+    if ours != inp.tokenizer_sha256:
+        raise ValueError(f"{inp.data / 'meta.json'}: tokenized with tokenizer sha256 {inp.tokenizer_sha256[:12]}..., "
+                         f"but {Path(model_dir) / 'tokenizer.json'} has {ours[:12]}... (re-run tokenize with this model)")
 
 
 def load_inputs(data: Path, prepared: Path) -> Inputs:
@@ -119,7 +127,8 @@ def load_inputs(data: Path, prepared: Path) -> Inputs:
         if list(tmeta.get("labels") or []) != labels:
             raise ValueError(f"{data / 'meta.json'}: labels {tmeta.get('labels')} do not match "
                              f"{prepared / 'meta.json'} labels {labels} (re-run tokenize)")
-    inp = Inputs(task=task, labels=labels, data=data, prepared=prepared, rows={}, examples={})
+    inp = Inputs(task=task, labels=labels, data=data, prepared=prepared, rows={}, examples={},
+                 tokenizer_sha256=str(tmeta.get("tokenizer_sha256") or ""))
     for split in SPLITS:
         inp.examples[split] = _read_jsonl(prepared / f"{split}.jsonl")
         rows = read_arrow(data / f"{split}.arrow")

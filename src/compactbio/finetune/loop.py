@@ -47,7 +47,12 @@ def collate(rows: Sequence[Feature], pad: int, accepted: set[str]) -> dict[str, 
     return batch
 
 
-def predict(model, rows: Sequence[Feature], batch_size: int, pad: int, accepted: set[str]) -> list[np.ndarray]:
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def predict(model, rows: Sequence[Feature], batch_size: int, pad: int, accepted: set[str],
+            device: str = "cpu") -> list[np.ndarray]:
     """Per-row logits, trimmed to the row's length: ``(len, n_labels)`` for token
     classification, ``(n_labels,)`` for sequence classification, ``(len, 2)``
     (start, end) for QA.  Rows are batched by length to waste little on padding."""
@@ -60,12 +65,12 @@ def predict(model, rows: Sequence[Feature], batch_size: int, pad: int, accepted:
             batch = collate([{"input_ids": rows[i]["input_ids"],
                               **({"token_type_ids": rows[i]["token_type_ids"]} if "token_type_ids" in rows[i] else {})}
                              for i in idx], pad, accepted)
-            res = model(**batch)
+            res = model(**_to(batch, device))
             if getattr(res, "start_logits", None) is not None:
                 logits = torch.stack([res.start_logits, res.end_logits], dim=-1)
             else:
                 logits = res.logits
-            logits = logits.float().numpy()
+            logits = logits.float().cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = logits[j, :len(rows[i]["input_ids"])] if logits.ndim == 3 else logits[j]
     return out  # type: ignore[return-value]
@@ -99,7 +104,7 @@ class Result:
 
 
 def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepted: set[str],
-          validate: Callable[[], dict], select: str) -> Result:
+          validate: Callable[[], dict], select: str, device: str = "cpu") -> Result:
     """Fine-tune for ``hp['epochs']`` epochs; after each, ``validate()`` scores the
     model and the state with the highest ``select`` score (earliest on ties) is kept."""
     gen = torch.Generator().manual_seed(seed)
@@ -118,7 +123,7 @@ def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepte
         losses = []
         for start in tqdm(range(0, len(perm), bs), desc=f"epoch {epoch}", leave=False, disable=None):
             batch = collate([rows[i] for i in perm[start:start + bs]], pad, accepted)
-            loss = model(**batch).loss
+            loss = model(**_to(batch, device)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["max_grad_norm"]))
             opt.step()
@@ -131,7 +136,7 @@ def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepte
         log.append({"step": step, "epoch": epoch, "loss": mean_loss, "validation_score": scores[select]})
         logger.info("epoch %d: loss %.4f, validation %s %.4f", epoch, mean_loss, select, scores[select])
         if best is None or scores[select] > best.best_validation[select]:
-            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best = Result(best_state=state, best_epoch=epoch, best_validation=scores)
     best.log = log
     model.load_state_dict(best.best_state)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+HEAD_MODULES = {"classifier", "qa_outputs", "pre_classifier", "dropout"}
 HEAD_SUFFIX = {"ner": "ForTokenClassification", "re": "ForSequenceClassification",
                "qa": "ForQuestionAnswering"}
 
@@ -47,10 +48,23 @@ def load_model(model_dir: Path, task: str, labels: list[str]):
     if task in ("ner", "re"):
         kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
                       label2id={lab: i for i, lab in enumerate(labels)})
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # its load report lists the expected head swap
     try:
-        model = auto.from_pretrained(str(model_dir), **kwargs)
+        model, info = auto.from_pretrained(str(model_dir), output_loading_info=True, **kwargs)
     except (OSError, KeyError) as exc:  # unknown model type, unreadable weights
         raise ValueError(f"{model_dir}: cannot load a {task} model: {exc}") from None
+    finally:
+        transformers.logging.set_verbosity(previous)
+    missing = sorted(info.get("missing_keys") or [])
+    head = [k for k in missing if k.split(".")[0] in HEAD_MODULES]
+    body = [k for k in missing if k not in head]
+    logger.info("%s: new %s head (%s)", model_dir, task, ", ".join(head) or "none")
+    if body:
+        # A pre-trained body should be complete; missing encoder weights mean the
+        # folder holds another architecture or a broken checkpoint.
+        logger.warning("%s: %d encoder weights were not in the checkpoint and are random, e.g. %s",
+                       model_dir, len(body), body[:3])
     return model
 
 

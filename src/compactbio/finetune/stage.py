@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..io import atomic_dir, write_json, write_jsonl
 from .hparams import hyperparameters
-from .inputs import check_model_dir, load_inputs
+from .inputs import check_model_dir, check_same_tokenizer, load_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +23,20 @@ def _task_module(task: str):
     return {"ner": ner, "re": re, "qa": qa}[task]
 
 
-def _seed_everything(seed: int) -> None:
+def _setup_torch(seed: int, num_threads: int) -> None:
+    """Seed every RNG and fix the thread count.
+
+    One thread is much faster for tiny demo models when several jobs share two
+    cores (oversubscribed threads spin), and a fixed count keeps CPU float
+    reductions, hence metrics, identical from run to run.  0 keeps torch's default.
+    """
     import random
 
     import numpy as np
     import torch
 
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -43,6 +51,7 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     model_dir, data, prepared, out = Path(model_dir), Path(data), Path(prepared), Path(out)
     check_model_dir(model_dir)
     inp = load_inputs(data, prepared)
+    check_same_tokenizer(model_dir, inp)
     hp = hyperparameters(params, inp.task, model)
     task = _task_module(inp.task)
     logger.info("fine-tuning %s on %s (%s, seed %d): %d train rows, lr %g, %d epochs",
@@ -51,7 +60,7 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     from .loop import predict, train
     from .modeling import accepted_inputs, load_model, pad_id
 
-    _seed_everything(seed)
+    _setup_torch(seed, hp.get("num_threads") or 0)
     net = load_model(model_dir, inp.task, inp.labels)
     vocab = net.get_input_embeddings().num_embeddings
     for split in ("train", "validation", "test"):
@@ -60,14 +69,18 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
             raise ValueError(f"{data / f'{split}.arrow'}: token id {top} is outside the vocabulary of "
                              f"{model_dir} ({vocab}); the data was tokenized with another tokenizer")
     accepted, pad = accepted_inputs(net), pad_id(net)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net.to(device)
     eval_bs = int(hp["eval_batch_size"])
     val_feats = task.features(inp, "validation", train=False)
 
     def validate() -> dict:
-        return task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted), hp).scores
+        return task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted, device), hp).scores
 
-    result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted, validate, task.SELECT)
-    test = task.evaluate(inp, "test", predict(net, task.features(inp, "test", train=False), eval_bs, pad, accepted), hp)
+    result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted, validate, task.SELECT, device)
+    test = task.evaluate(inp, "test", predict(net, task.features(inp, "test", train=False), eval_bs, pad, accepted, device), hp)
     metrics = {"task": inp.task, "model": model, "dataset": dataset, "seed": seed,
                "test": test.scores, "validation": result.best_validation, "best_epoch": result.best_epoch,
                "baseline": task.baseline(inp, hp)}

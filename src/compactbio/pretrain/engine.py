@@ -238,7 +238,7 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps or done == start + 1:
+            if done % cfg.log_every == 0 or done == cfg.steps or done == 1:
                 if world > 1:
                     dist.all_reduce(totals)  # each rank holds its share of the global means
                 if log is not None:

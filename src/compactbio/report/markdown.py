@@ -38,8 +38,8 @@ def cell(c: Cell, decimals: int, style: dict) -> str:
 
 def render(table: Table, decimals: int, style: dict) -> str:
     n = len(table.columns)
-    title = f"**Table {table.number}.** " if table.number else ""
-    lines = [f"{title}{escape(table.caption)}", ""]
+    caption = escape(table.caption)
+    lines = [f"**Table {table.number}.** {caption}" if table.number else f"**{caption}**", ""]
     header = [escape(name) + (f"<sup>{escape(table.header_marks[i])}</sup>" if i in table.header_marks else "")
               for i, name in enumerate(table.columns)]
     lines.append("| " + " | ".join(header) + " |")

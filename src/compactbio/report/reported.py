@@ -35,8 +35,8 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
     spec = params["tables"][name]
     style = common.style_of(params)
     table = Table(name=name, caption=spec["title"],
-                  columns=["Table", "Dataset", "Metric", "Model", "Paper", "Ours", "Δ"],
-                  align=["l", "l", "l", "l", "r", "r", "r"], long=True)
+                  columns=["Dataset", "Metric", "Model", "Paper", "Ours", "Δ"],
+                  align=["l", "l", "l", "r", "r", "r"], long=True)
     csv_rows: list[dict] = []
     diffs: list[float] = []
     for t in spec["tables"]:
@@ -45,7 +45,7 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
             raise ValueError(f"params.yaml: tables.{name}.tables lists {t!r}, which is not a scores table")
         task, prefer = ts["task"], _paper_table(t, ts["task"])
         label = f"Table {t[5:]}" if re.fullmatch(r"table\d+", t) else t
-        first_of_table = True
+        table.rows.append(Row([], section=label))
         for d in ts["datasets"]:
             for j, (mlabel, metric) in enumerate(common.METRIC_ROWS[task]):
                 for k, m in enumerate(ts["models"]):
@@ -55,14 +55,12 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
                     if diff is not None:
                         diffs.append(diff)
                     table.rows.append(Row(
-                        [Cell(label if first_of_table else ""),
-                         Cell(common.dataset_name(params, d) if j == 0 and k == 0 else ""),
+                        [Cell(common.dataset_name(params, d) if j == 0 and k == 0 else ""),
                          Cell(mlabel if k == 0 else ""), Cell(common.model_name(params, m)),
                          Cell(value=fig.value) if fig is not None else Cell("–"),
                          Cell(value=ours.mean, std=ours.std),
                          Cell(value=diff, signed=True) if diff is not None else Cell("–")],
-                        rule_before=first_of_table and bool(table.rows)))
-                    first_of_table = False
+                        rule_before=j == 0 and k == 0 and table.rows[-1].section is None))
                     csv_rows.append({"table": t, "task": task, "dataset": d, "metric": metric, "model": m,
                                      "model_name": common.model_name(params, m),
                                      "paper": "" if fig is None else f"{fig.value:.2f}",
@@ -71,8 +69,8 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
                                      "paper_source": "" if fig is None else fig.source,
                                      "paper_line": "" if fig is None else fig.line})
     table.notes = [common.seeds_note(results.seeds),
-                   "Paper: the scores reported in the paper's Tables 2–7 (transcribed in "
-                   "compactbio/report/paper_numbers.py, with table, row and line). Δ = ours − paper."]
+                   "Paper: the figures reported in the paper's Tables 2–7 (the CSV gives each one's "
+                   "table, row and line of the paper's text). Δ = ours − paper, in points."]
     if diffs:
         mean_abs = sum(abs(x) for x in diffs) / len(diffs)
         table.notes.append(f"Mean |Δ| over {len(diffs)} figures: {mean_abs:.{style['decimals']}f} points.")

@@ -54,6 +54,19 @@ def required_inputs(params: dict, table: str, runs: Path, prepared: Path) -> lis
     return list(dict.fromkeys(run_dir(runs, m, d, s) / f for m, d, s, f in cells))
 
 
+def optional_inputs(params: dict, table: str, runs: Path) -> list[Path]:
+    """BioBERT's run files a scores table without BioBERT reads for its significance markers.
+
+    The table is built without them (markers omitted), but a front end that
+    declares them as inputs makes the markers reproducible and up to date.
+    """
+    spec = _spec(params, table)
+    if spec["kind"] != "scores" or common.REFERENCE in spec["models"]:
+        return []
+    return [run_dir(runs, common.REFERENCE, d, s) / f for d in spec["datasets"]
+            for s in params["grid"]["seeds"] for f in ("metrics.json", "per_example.jsonl")]
+
+
 def _check(paths: list[Path]) -> None:
     missing = [p for p in paths if not p.is_file()]
     if missing:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..params import resolve
+from ..report.common import REFERENCE
 
 TASK_OF_FORMAT = {"biobert_ner": "ner", "gad": "re", "chemprot": "re", "bioasq": "qa", "corpus": "mlm"}
 PREDICTIONS = {"ner": "predictions.conll", "re": "predictions.tsv", "qa": "predictions.json"}
@@ -130,8 +131,9 @@ def table_runs(raw: dict, table: str) -> list[tuple[str, str, int]]:
     cfg = raw["tables"][table]
     seeds = raw["grid"]["seeds"]
     if cfg["kind"] == "scores":
-        models, datasets = cfg["models"], cfg["datasets"]
-        return [(m, d, s) for m in models for d in datasets for s in seeds]
+        # The reference's runs feed the significance markers even where it has no column.
+        models = list(dict.fromkeys([*cfg["models"], *([REFERENCE] if REFERENCE in raw["grid"]["models"] else [])]))
+        return [(m, d, s) for m in models for d in cfg["datasets"] for s in seeds]
     if cfg["kind"] in ("reported", "retention"):
         out: dict[tuple, None] = {}
         extra = [cfg["reference"]] if cfg.get("reference") else []
