@@ -10,6 +10,7 @@ produce the same aligned rows (checked), so the ratio measures batching alone.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -63,6 +64,7 @@ def main() -> int:
         n_tokens = sum(len(r[0]) for r in ref)
         print(f"{name:<14}{len(rows):>10}{n_tokens:>10}{n_tokens / best_b:>16,.0f}{n_tokens / best_l:>14,.0f}"
               f"{best_l / best_b:>8.2f}")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

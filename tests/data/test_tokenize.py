@@ -159,3 +159,18 @@ def test_tokenize_imports_stay_light():
     code = ("import sys, compactbio.data.tokenize; "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_wordpiece_training_is_deterministic(tmp_path):
+    """Separate processes (different hash seeds) must train byte-identical tokenizers."""
+    (tmp_path / "c").mkdir()
+    text = "\n".join(f"{d} variant{i} Xq{i % 7}z compound{i * 3}ol" for i, d in enumerate(DOCS)) + "\n"
+    (tmp_path / "c/corpus.txt").write_text(text)
+    code = ("import sys; from pathlib import Path; from compactbio.data.tokenizer import train_wordpiece; "
+            "print(__import__('hashlib').sha256(train_wordpiece(Path(sys.argv[1]), 400, False).to_str().encode())"
+            ".hexdigest())")
+    outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "c/corpus.txt")], check=True,
+                           capture_output=True, text=True).stdout for _ in range(3)}
+    assert len(outs) == 1
+    tok = tokenizer.train_wordpiece(tmp_path / "c/corpus.txt", 400, False)
+    assert tok.encode("##a").tokens[1:-1] != ["##a"]  # the pinned ##-tokens are not special: not matched literally

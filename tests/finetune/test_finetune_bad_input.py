@@ -76,7 +76,7 @@ def test_data_tokenized_with_another_tokenizer(tmp_path, ner_data):
     small = H.build_tokenizer(tmp_path / "small-tok", ["a"])
     model = H.build_model(tmp_path / "model", small, "bert")
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=r"meta\.json: tokenized with tokenizer sha256 .* re-run tokenize"):
+    with pytest.raises(ValueError, match=r"meta\.json: tokenized with tokenizer sha256 .*re-run tokenize"):
         stage.run(H.params(1), "m", "d", 0, model, ner_data[1], ner_data[0], out)
     _assert_nothing_written(tmp_path, out)
     # without a recorded hash, token ids beyond the model's vocabulary still stop the job

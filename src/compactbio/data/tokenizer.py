@@ -22,17 +22,41 @@ logger = logging.getLogger(__name__)
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def _continuing_tokens(tok, corpus_txt: Path) -> list[str]:
+    """Every ``##c`` the trainer will create: characters at a non-initial position of a word."""
+    cont: set[str] = set()
+    with open(corpus_txt, encoding="utf-8") as f:
+        for line in f:
+            for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(line)):
+                cont.update("##" + c for c in word[1:])
+    return sorted(cont)
+
+
 def train_wordpiece(corpus_txt: Path, vocab_size: int, lowercase: bool):
-    """A BERT-style WordPiece ``tokenizers.Tokenizer`` trained on one-document-a-line text."""
+    """A BERT-style WordPiece ``tokenizers.Tokenizer`` trained on one-document-a-line text.
+
+    Determinism workaround: the trainer gives ``##c`` tokens ids in hash-map
+    order, and merge ties are broken by id, so two runs on the same corpus
+    can yield different vocabularies (huggingface/tokenizers#1794).  Listing
+    those tokens, sorted, after the special tokens pins their ids; they are
+    then removed from ``added_tokens`` so they behave as ordinary vocabulary.
+    """
+    import json
+
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
                                                 strip_accents=None, lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=2,
+    cont = _continuing_tokens(tok, corpus_txt)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS + cont, min_frequency=2,
                                         show_progress=False, continuing_subword_prefix="##")
     tok.train([str(corpus_txt)], trainer)
+    spec = json.loads(tok.to_str())
+    drop = set(cont)
+    spec["added_tokens"] = [a for a in spec["added_tokens"] if a["content"] not in drop]
+    tok = Tokenizer.from_str(json.dumps(spec))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
