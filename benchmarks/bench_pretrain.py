@@ -132,7 +132,7 @@ def matmul_peak(n=2048, reps=5):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--length", type=int, default=128)
     args = ap.parse_args()

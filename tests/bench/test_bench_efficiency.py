@@ -61,8 +61,8 @@ def test_memory_and_round_robin_timing_in_process():
 def fake_result(arch, group, params, lat, tput, mem):
     return {"architecture": arch, "group": group, "params_total": params, "params_non_embedding": params // 2,
             "devices": {"cpu": {"dtype": "float32", "memory_bytes": mem,
-                                "latency_ms": {"16": {"median": lat, "p90": lat * 1.5, "runs": 3},
-                                               "32": {"median": 2 * lat, "p90": 3 * lat, "runs": 3}},
+                                "latency_ms": {"16": {"median": lat, "p90": lat * 1.5, "min": lat / 2, "runs": 3},
+                                               "32": {"median": 2 * lat, "p90": 3 * lat, "min": lat, "runs": 3}},
                                 "throughput": {"sequences_per_s": tput}}}}
 
 
@@ -79,6 +79,7 @@ def test_ratios_to_the_reference_by_hand():
     assert by["distilbiobert"]["latency_16_ratio"] == pytest.approx(0.5)
     assert by["tinybiobert"]["latency_32_ratio"] == pytest.approx(10.0 / 80.0)
     assert by["tinybiobert"]["latency_32_p90_ms"] == pytest.approx(15.0)
+    assert by["tinybiobert"]["latency_16_min_ms"] == pytest.approx(2.5)
     assert by["tinybiobert"]["throughput_ratio"] == pytest.approx(8.0)
     assert by["tinybiobert"]["memory_mib"] == pytest.approx(100.0)
     assert by["tinybiobert"]["memory_ratio"] == pytest.approx(0.25)

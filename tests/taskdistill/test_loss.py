@@ -78,7 +78,8 @@ def test_intermediate_terms_match_naive_loops():
         for b in range(B):
             for i in range(Lq):
                 if am[b, i]:
-                    d = proj(s_[b, i]) - t_[b, i]
+                    with torch.no_grad():
+                        d = proj(s_[b, i]) - t_[b, i]
                     tot += float((d * d).sum())
                     n += dt
         return tot / n

@@ -155,6 +155,7 @@ def build_rows(cfg: dict, results: dict[str, dict], displays: dict[str, str]) ->
                 lat, ref_lat = dev["latency_ms"][str(length)], ref_dev["latency_ms"][str(length)]
                 row[f"latency_{length}_median_ms"] = lat["median"]
                 row[f"latency_{length}_p90_ms"] = lat["p90"]
+                row[f"latency_{length}_min_ms"] = lat["min"]
                 row[f"latency_{length}_ratio"] = ratio(lat["median"], ref_lat["median"])
             tp, ref_tp = dev["throughput"]["sequences_per_s"], ref_dev["throughput"]["sequences_per_s"]
             row["throughput_seq_per_s"] = tp

@@ -196,9 +196,9 @@ def time_models(models: dict, vocabs: dict, device: str, spec: dict) -> dict[str
             _time_forward(torch, model, inputs[name][s], tp["warmup"] if s == shapes[-1] else lat["warmup"], 0, cuda)
     times: dict = {name: {s: [] for s in shapes} for name in models}
     for _ in range(int(spec["rounds"])):
-        for name, model in models.items():
-            for s in shapes:
-                repeats = tp["repeats"] if s == shapes[-1] else lat["repeats"]
+        for s in shapes:
+            repeats = tp["repeats"] if s == shapes[-1] else lat["repeats"]
+            for name, model in models.items():
                 times[name][s] += _time_forward(torch, model, inputs[name][s], 0, repeats, cuda)
     out = {}
     for name in models:

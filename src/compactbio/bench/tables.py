@@ -58,8 +58,12 @@ def _by_device(rows: list[dict]) -> dict[str, list[dict]]:
 
 def _caption(rows: list[dict], cfg: dict) -> str:
     ref = next((r["display"] for r in rows if r["reference"]), cfg["reference"])
-    return (f"Inference cost of each model ({cfg['size']} size; median of {cfg['latency']['repeats']} timed runs "
-            f"after {cfg['latency']['warmup']} warm-up; CPU with {cfg['threads']} thread(s)). "
+    n_lat = cfg["rounds"] * cfg["latency"]["repeats"]
+    n_tp = cfg["rounds"] * cfg["throughput"]["repeats"]
+    return (f"Inference cost of each model ({cfg['size']} size, random weights): median latency of {n_lat} timed "
+            f"runs and throughput from the median of {n_tp} timed batches, taken round-robin over the models in "
+            f"{cfg['rounds']} rounds after warm-up; CPU with {cfg['threads']} thread(s); peak memory of one "
+            f"batch-1 forward at the longest length, weights included. "
             f"In parentheses: ratio to {ref}; a throughput ratio > 1 means faster.")
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-HEAD_MODULES = {"classifier", "qa_outputs", "pre_classifier", "dropout"}
+# Modules a task model adds on top of an MLM checkpoint (BERT's MLM model has no pooler).
+HEAD_MODULES = {"classifier", "qa_outputs", "pre_classifier", "pooler"}
 HEAD_SUFFIX = {"ner": "ForTokenClassification", "re": "ForSequenceClassification",
                "qa": "ForQuestionAnswering"}
 
@@ -57,7 +58,7 @@ def load_model(model_dir: Path, task: str, labels: list[str]):
     finally:
         transformers.logging.set_verbosity(previous)
     missing = sorted(info.get("missing_keys") or [])
-    head = [k for k in missing if k.split(".")[0] in HEAD_MODULES]
+    head = [k for k in missing if HEAD_MODULES & set(k.split("."))]
     body = [k for k in missing if k not in head]
     logger.info("%s: new %s head (%s)", model_dir, task, ", ".join(head) or "none")
     if body:

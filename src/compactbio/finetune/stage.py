@@ -57,6 +57,8 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     logger.info("fine-tuning %s on %s (%s, seed %d): %d train rows, lr %g, %d epochs",
                 model, dataset, inp.task, seed, inp.n_rows("train"), hp["learning_rate"], hp["epochs"])
 
+    import torch  # heavy imports only once the inputs are known to be good
+
     from .loop import predict, train
     from .modeling import accepted_inputs, load_model, pad_id
 
@@ -69,8 +71,6 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
             raise ValueError(f"{data / f'{split}.arrow'}: token id {top} is outside the vocabulary of "
                              f"{model_dir} ({vocab}); the data was tokenized with another tokenizer")
     accepted, pad = accepted_inputs(net), pad_id(net)
-    import torch
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)
     eval_bs = int(hp["eval_batch_size"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..finetune.inputs import Inputs, load_inputs, tokenizer_sha256
+from ..finetune.inputs import Inputs, load_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,15 @@ def setup_torch(seed: int, threads: int) -> None:
     from ..finetune.stage import _setup_torch
 
     _setup_torch(int(seed), int(threads or 0))
+
+
+def tokenizer_sha256(folder: Path) -> str:
+    import hashlib
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise ValueError(f"{path}: not found (the teacher's tokenizer is needed)")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_checked(data: Path, prepared: Path, vocab_dir: Path) -> Inputs:

@@ -20,6 +20,8 @@ from .latency import measure_all
 
 logger = logging.getLogger(__name__)
 
+MODES = ("kd", "base")
+
 
 def load_teacher(teacher: Path, labels: list[str], eager: bool):
     from transformers import AutoModelForTokenClassification
@@ -37,10 +39,11 @@ def load_teacher(teacher: Path, labels: list[str], eager: bool):
     return model.eval()
 
 
-def run(params: dict, student: str, distill: bool, augment: int, vocab: Path, teacher: Path | None,
-        data: Path, prepared: Path, out: Path, init: Path | None = None) -> dict:
+def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: Path, prepared: Path,
+        out: Path, teacher: Path | None = None, init: Path | None = None) -> dict:
     """Train ``student`` and write it with its scores to ``out``; return the metrics.
 
+    ``mode``: ``"kd"`` (distilled from ``teacher``) or ``"base"`` (hard labels only).
     ``init``: a model folder (same tokenizer as the teacher) whose weights start
     the TinyBERT student instead of a random initialisation.
     """
@@ -54,6 +57,10 @@ def run(params: dict, student: str, distill: bool, augment: int, vocab: Path, te
     vocab, out = Path(vocab), Path(out)
     td = common.section(params)
     cfg, hp = common.student_cfg(params, student), common.student_hp(params, student)
+    if mode not in MODES:
+        raise ValueError(f"task-student: mode must be one of {MODES}, got {mode!r}")
+    distill = mode == "kd"
+    augment = int(augment)
     if distill and teacher is None:
         raise ValueError("task-student: --teacher is required with distillation")
     inp = common.load_checked(data, prepared, vocab)

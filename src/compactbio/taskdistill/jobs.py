@@ -1,0 +1,121 @@
+"""The study's jobs, paths and rerun keys, derived from params.yaml (like :mod:`compactbio.workflow.graph`).
+
+``workflow/rules/task_distill.smk`` asks this module for its inputs and
+params triggers; :func:`jobs` returns the same jobs as
+:class:`compactbio.workflow.graph.Job` records so ``graph.jobs`` can append
+them and dvc.yaml lists exactly what Snakemake runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..params import lookup, resolve
+from ..workflow import graph
+from .common import run_name
+
+RUNS = "runs/task_distill"
+TABLE = "task_distill"
+
+
+def settings(raw: dict) -> dict:
+    return raw["task_distill"]
+
+
+def runs_dir(raw: dict) -> str:
+    return f"{RUNS}/{settings(raw)['dataset']}"
+
+
+def teacher_dir(raw: dict) -> str:
+    return f"{runs_dir(raw)}/teacher"
+
+
+def student_dir(raw: dict, student: str, distill: bool, n: int) -> str:
+    return f"{runs_dir(raw)}/{run_name(student, distill, n)}"
+
+
+def student_runs(raw: dict) -> list[tuple[str, bool, int]]:
+    td = settings(raw)
+    return [(s, bool(d), int(n)) for s in td["students"] for d in td["distill"] for n in td["augment_sizes"]]
+
+
+def table_files() -> list[str]:
+    return [graph.table_file(TABLE, ext) for ext in graph.TABLE_FORMATS]
+
+
+def teacher_inputs(raw: dict) -> dict[str, str]:
+    td = settings(raw)
+    return {"model": graph.model_dir(td["teacher"]),
+            "data": graph.tokenized_dir(graph.family_of(raw, td["teacher"]), td["dataset"]),
+            "prepared": graph.prepared_dir(td["dataset"])}
+
+
+def student_inputs(raw: dict, student: str, distill: bool) -> dict[str, str]:
+    t = teacher_inputs(raw)
+    out = {"vocab": t["model"], "data": t["data"], "prepared": t["prepared"]}
+    if distill:
+        out["teacher"] = teacher_dir(raw)
+    init = (settings(raw)["models"].get(student) or {}).get("init")
+    if student == "tinybert" and init:
+        out["init"] = graph.model_dir(init)
+    return out
+
+
+def stage_keys(raw: dict, rule: str, **w) -> list[str]:
+    """The params keys a job reads: a change to any of them reruns it, and nothing else does."""
+    if rule == "task_teacher":
+        return ["scale", "task_distill.seed", "task_distill.teacher_training", "task_distill.latency"]
+    if rule == "task_student":
+        keys = ["scale", "task_distill.seed", "task_distill.augment", f"task_distill.models.{w['student']}",
+                "task_distill.latency", "tokenize.max_length"]
+        if str(w.get("mode")) in ("kd", "True", "true"):
+            keys.append("task_distill.loss")
+        return keys
+    if rule == "task_table":
+        return ["task_distill", "tables.style", "models"]
+    raise KeyError(rule)
+
+
+def stage_values(raw: dict, rule: str, **w) -> str:
+    res = resolve(raw)
+    return json.dumps({k: lookup(res, k) for k in stage_keys(raw, rule, **w)}, sort_keys=True, default=str)
+
+
+def _cmd(stage: str, log: str, *args: str) -> str:
+    return " ".join(["compactbio", "--log", log, stage, *args])
+
+
+def jobs(raw: dict) -> list:
+    """Teacher, students and table as ``graph.Job`` records (same commands as the Snakemake rules)."""
+    if "task_distill" not in raw:
+        return []
+    out = []
+    t = teacher_inputs(raw)
+    ds = settings(raw)["dataset"]
+    log = f"logs/task_distill/{ds}/teacher.log"
+    out.append(graph.Job("task_teacher", f"task_teacher@{ds}",
+                         _cmd("task-teacher", log, "--model-dir", t["model"], "--data", t["data"],
+                              "--prepared", t["prepared"], "--out", teacher_dir(raw)),
+                         [t["model"], t["data"], t["prepared"]], [teacher_dir(raw)],
+                         stage_keys(raw, "task_teacher"), log))
+    for student, distill, n in student_runs(raw):
+        inp = student_inputs(raw, student, distill)
+        mode = "kd" if distill else "base"
+        log = f"logs/task_distill/{ds}/{run_name(student, distill, n)}.log"
+        args = ["--student", student, "--mode", mode, "--augment", str(n), "--vocab", inp["vocab"]]
+        if distill:
+            args += ["--teacher", inp["teacher"]]
+        if "init" in inp:
+            args += ["--init", inp["init"]]
+        args += ["--data", inp["data"], "--prepared", inp["prepared"], "--out", student_dir(raw, student, distill, n)]
+        out.append(graph.Job("task_student", f"task_student@{ds}-{run_name(student, distill, n)}",
+                             _cmd("task-student", log, *args), list(inp.values()),
+                             [student_dir(raw, student, distill, n)],
+                             stage_keys(raw, "task_student", student=student, mode=mode), log))
+    log = "logs/task_distill/table.log"
+    files = table_files()
+    out.append(graph.Job("task_table", "task_table",
+                         _cmd("task-table", log, "--runs", runs_dir(raw), "--out", "results/tables"),
+                         [teacher_dir(raw)] + [student_dir(raw, *r) for r in student_runs(raw)], files,
+                         stage_keys(raw, "task_table"), log, uncached=files))
+    return out
