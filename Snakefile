@@ -12,13 +12,15 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/efficiency.smk"
 
 
 rule all:
-    """Every job of the grid (what `dvc repro` builds): all fine-tunes and all tables."""
+    """Every job of the grid (what `dvc repro` builds): fine-tunes, tables, efficiency study."""
     default_target: True
     input:
         rules.all_tables.input,
+        rules.efficiency_study.input,
         [
             graph.finetune_outputs(PARAMS, m, d, s)["metrics"]
             for m in GRID["models"]

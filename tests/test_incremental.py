@@ -98,6 +98,8 @@ def _dvc_name(job: dict) -> str:
            "distill": "--model", "continual": "--model", "table": "--table"}.get(stage)
     if key:
         return f"{stage}.{opt[key]}"
+    if stage in ("efficiency", "score_cost"):
+        return stage
     if stage == "tokenize":
         return f"tokenize.{opt['--tokenizer'].rsplit('/', 1)[1]}-{opt['--dataset'].rsplit('/', 1)[1]}"
     raise KeyError(stage)
@@ -109,7 +111,7 @@ def test_ner_learning_rate_reruns_ner_finetunes_and_their_tables(built):
     snake, dvc = planned(wf, env, lambda p: p["finetune"]["ner"].__setitem__("learning_rate", 1e-4))
     ner = {f"finetune_ner.{m}-{d}-1" for m in ["biobert", "distilbert", "distilbiobert", "tinybiobert", "biodistilbert"]
            for d in ["ncbi-disease", "bc2gm"]}
-    expected = ner | {"table.table2", "table.reported", "table.retention"}
+    expected = ner | {"table.table2", "table.reported", "table.retention", "score_cost"}
     assert snake == expected
     assert dvc == expected
 
@@ -130,6 +132,6 @@ def test_distill_steps_rerun_that_student_its_finetunes_and_tables(built):
     finetunes = {f"finetune_{t}.tinybiobert-{d}-1" for t, ds in
                  {"ner": ["ncbi-disease", "bc2gm"], "re": ["gad"], "qa": ["bioasq7b"]}.items() for d in ds}
     expected = {"distill.tinybiobert"} | finetunes | {"table.table2", "table.table4", "table.table6",
-                                                      "table.reported", "table.retention"}
+                                                      "table.reported", "table.retention", "score_cost"}
     assert snake == expected
     assert dvc == expected

@@ -96,6 +96,19 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
          ("--prepared", dict(required=True, type=P, help="prepared datasets root, e.g. data/prepared")),
          ("--out", dict(required=True, type=P, help="output folder, e.g. results/tables"))],
     ),
+    "efficiency": (
+        "compactbio.bench.efficiency",
+        "Measure parameters, latency, throughput and peak memory of every architecture of the grid "
+        "(the paper's Fig. 2), built from configs at the size `efficiency.size` selects.",
+        [("--out", dict(required=True, type=P, help="e.g. results/efficiency"))],
+    ),
+    "score-cost": (
+        "compactbio.bench.score_cost",
+        "Each compact model's share of the reference's score against its share of the reference's latency.",
+        [("--efficiency", dict(required=True, type=P, help="efficiency output folder")),
+         ("--runs", dict(required=True, type=P, help="fine-tuning runs root, e.g. runs/finetune")),
+         ("--out", dict(required=True, type=P, help="e.g. results/score_cost"))],
+    ),
 }
 
 

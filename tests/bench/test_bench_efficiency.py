@@ -84,6 +84,7 @@ def test_ratios_to_the_reference_by_hand():
     assert by["tinybiobert"]["memory_mib"] == pytest.approx(100.0)
     assert by["tinybiobert"]["memory_ratio"] == pytest.approx(0.25)
     assert by["biobert"]["display"] == "BioBERT" and by["tinybiobert"]["display"] == "tinybiobert"
+    assert by["biobert"]["label"] == "BioBERT [cpu]"
     assert efficiency.ratio(3.0, 0.0) != efficiency.ratio(3.0, 0.0)  # NaN, not a crash
 
 

@@ -146,8 +146,10 @@ def build_rows(cfg: dict, results: dict[str, dict], displays: dict[str, str]) ->
         for model in cfg["models"]:
             res = results[cfg["architectures"][model]]
             dev = res["devices"][device]
-            row = {"device": device, "dtype": dev["dtype"], "model": model,
-                   "display": displays.get(model, model), "architecture": res["architecture"],
+            display = displays.get(model, model)
+            row = {"device": device, "dtype": dev["dtype"], "model": model, "display": display,
+                   "label": f"{display} [{device}]",  # unique per row: the category axis of DVC bar plots
+                   "architecture": res["architecture"],
                    "group": res["group"], "params_total": res["params_total"],
                    "params_non_embedding": res["params_non_embedding"],
                    "params_ratio": ratio(res["params_total"], ref_arch["params_total"])}

@@ -47,6 +47,7 @@ def export(model, tokenizer, out: Path, card: str) -> None:
         # A training-time eager choice is not a property of the model: let loaders pick their default.
         cfg_path = tmp / "config.json"
         data = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if data.pop("_attn_implementation", None) is not None or data.pop("attn_implementation", None):
+        dropped = [data.pop(k, None) for k in ("_attn_implementation", "attn_implementation")]
+        if any(v is not None for v in dropped):
             cfg_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     logger.info("wrote %s (attention used in training: %s)", out, previous)

@@ -85,37 +85,45 @@ def _cmd(stage: str, log: str, *args: str) -> str:
     return " ".join(["compactbio", "--log", log, stage, *args])
 
 
-def jobs(raw: dict) -> list:
-    """Teacher, students and table as ``graph.Job`` records (same commands as the Snakemake rules)."""
-    if "task_distill" not in raw:
-        return []
-    out = []
+def teacher_job(raw: dict):
     t = teacher_inputs(raw)
     ds = settings(raw)["dataset"]
     log = f"logs/task_distill/{ds}/teacher.log"
-    out.append(graph.Job("task_teacher", f"task_teacher@{ds}",
-                         _cmd("task-teacher", log, "--model-dir", t["model"], "--data", t["data"],
-                              "--prepared", t["prepared"], "--out", teacher_dir(raw)),
-                         [t["model"], t["data"], t["prepared"]], [teacher_dir(raw)],
-                         stage_keys(raw, "task_teacher"), log))
-    for student, distill, n in student_runs(raw):
-        inp = student_inputs(raw, student, distill)
-        mode = "kd" if distill else "base"
-        log = f"logs/task_distill/{ds}/{run_name(student, distill, n)}.log"
-        args = ["--student", student, "--mode", mode, "--augment", str(n), "--vocab", inp["vocab"]]
-        if distill:
-            args += ["--teacher", inp["teacher"]]
-        if "init" in inp:
-            args += ["--init", inp["init"]]
-        args += ["--data", inp["data"], "--prepared", inp["prepared"], "--out", student_dir(raw, student, distill, n)]
-        out.append(graph.Job("task_student", f"task_student@{ds}-{run_name(student, distill, n)}",
-                             _cmd("task-student", log, *args), list(inp.values()),
-                             [student_dir(raw, student, distill, n)],
-                             stage_keys(raw, "task_student", student=student, mode=mode), log))
+    return graph.Job("task_teacher", f"task_teacher@{ds}",
+                     _cmd("task-teacher", log, "--model-dir", t["model"], "--data", t["data"],
+                          "--prepared", t["prepared"], "--out", teacher_dir(raw)),
+                     [t["model"], t["data"], t["prepared"]], [teacher_dir(raw)],
+                     stage_keys(raw, "task_teacher"), log)
+
+
+def student_job(raw: dict, student: str, distill: bool, n: int):
+    inp = student_inputs(raw, student, distill)
+    mode = "kd" if distill else "base"
+    ds = settings(raw)["dataset"]
+    name = run_name(student, distill, n)
+    log = f"logs/task_distill/{ds}/{name}.log"
+    args = ["--student", student, "--mode", mode, "--augment", str(int(n)), "--vocab", inp["vocab"]]
+    if distill:
+        args += ["--teacher", inp["teacher"]]
+    if "init" in inp:
+        args += ["--init", inp["init"]]
+    args += ["--data", inp["data"], "--prepared", inp["prepared"], "--out", student_dir(raw, student, distill, n)]
+    return graph.Job("task_student", f"task_student@{ds}-{name}", _cmd("task-student", log, *args),
+                     list(inp.values()), [student_dir(raw, student, distill, n)],
+                     stage_keys(raw, "task_student", student=student, mode=mode), log)
+
+
+def table_job(raw: dict):
     log = "logs/task_distill/table.log"
     files = table_files()
-    out.append(graph.Job("task_table", "task_table",
-                         _cmd("task-table", log, "--runs", runs_dir(raw), "--out", "results/tables"),
-                         [teacher_dir(raw)] + [student_dir(raw, *r) for r in student_runs(raw)], files,
-                         stage_keys(raw, "task_table"), log, uncached=files))
-    return out
+    return graph.Job("task_table", "task_table",
+                     _cmd("task-table", log, "--runs", runs_dir(raw), "--out", "results/tables"),
+                     [teacher_dir(raw)] + [student_dir(raw, *r) for r in student_runs(raw)], files,
+                     stage_keys(raw, "task_table"), log, uncached=files)
+
+
+def jobs(raw: dict) -> list:
+    """Teacher, students and table as ``graph.Job`` records (the commands the Snakemake rules run)."""
+    if "task_distill" not in raw:
+        return []
+    return [teacher_job(raw), *(student_job(raw, *r) for r in student_runs(raw)), table_job(raw)]

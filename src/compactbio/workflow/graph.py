@@ -70,6 +70,10 @@ def run_dir(model, dataset, seed): return f"runs/finetune/{model}/{dataset}/seed
 def table_file(table, ext): return f"results/tables/{table}.{ext}"
 
 
+EFFICIENCY_DIR = "results/efficiency"
+SCORE_COST_DIR = "results/score_cost"
+
+
 def finetune_outputs(raw: dict, model: str, dataset: str, seed) -> dict[str, str]:
     d = run_dir(model, dataset, seed)
     return {"metrics": f"{d}/metrics.json", "per_example": f"{d}/per_example.jsonl",
@@ -105,6 +109,11 @@ def stage_keys(raw: dict, rule: str, **w) -> list[str]:
         return ["scale", "pretrain.engine", f"pretrain.continual.{w['model']}", "tokenize.corpus_max_length"]
     if rule.startswith("finetune_"):
         return ["scale", "finetune.common", f"finetune.{rule.removeprefix('finetune_')}"]
+    if rule == "efficiency":
+        return ["scale", "grid.models", "models",
+                *[f"efficiency.{k}" for k in raw.get("efficiency", {}) if k not in ("score_cost", "reference")]]
+    if rule == "score_cost":
+        return ["scale", "grid", "models", "efficiency.reference", "efficiency.score_cost"]
     if rule == "table":
         return ["tables.style", f"tables.{w['table']}", "models", "datasets"]
     raise KeyError(rule)
@@ -157,6 +166,13 @@ def table_inputs(raw: dict, table: str) -> list[str]:
         o = finetune_outputs(raw, m, d, s)
         files += [o["metrics"], o["per_example"]]
     return files
+
+
+def score_cost_inputs(raw: dict) -> list[str]:
+    """Every fine-tuning metrics file of the grid (the score side of score-per-cost)."""
+    g = raw["grid"]
+    return [finetune_outputs(raw, m, d, s)["metrics"]
+            for m in g["models"] for d in finetune_datasets(raw) for s in g["seeds"]]
 
 
 # ------------------------------------------------------------------ the graph
@@ -230,6 +246,16 @@ def jobs(raw: dict) -> list[Job]:
                                deps, [o["per_example"], o["predictions"]],
                                stage_keys(raw, f"finetune_{task}"), log,
                                metrics=[o["metrics"]], plots=[o["curve"]]))
+    if "efficiency" in raw:
+        log = "logs/efficiency/efficiency.log"
+        out.append(Job("efficiency", "efficiency", _cmd("efficiency", log, "--out", EFFICIENCY_DIR),
+                       [], [EFFICIENCY_DIR], stage_keys(raw, "efficiency"), log, uncached=[EFFICIENCY_DIR]))
+        log = "logs/score_cost/score_cost.log"
+        out.append(Job("score_cost", "score_cost",
+                       _cmd("score-cost", log, "--efficiency", EFFICIENCY_DIR, "--runs", "runs/finetune",
+                            "--out", SCORE_COST_DIR),
+                       [EFFICIENCY_DIR, *score_cost_inputs(raw)], [SCORE_COST_DIR],
+                       stage_keys(raw, "score_cost"), log, uncached=[SCORE_COST_DIR]))
     for t in table_names(raw):
         log = f"logs/table/{t}.log"
         files = [table_file(t, ext) for ext in TABLE_FORMATS]
@@ -249,6 +275,20 @@ HEADER = """\
 """
 
 
+def dvc_plots(raw: dict) -> list:
+    """Top-level DVC plots: the efficiency study (learning curves are declared per fine-tune stage)."""
+    if "efficiency" not in raw:
+        return []
+    eff, sc = f"{EFFICIENCY_DIR}/efficiency.csv", f"{SCORE_COST_DIR}/score_cost.csv"
+    return [
+        f"{EFFICIENCY_DIR}/efficiency.png",
+        f"{SCORE_COST_DIR}/score_cost.png",
+        {"efficiency_latency": {"template": "bar_horizontal", "x": "latency_128_median_ms", "y": {eff: "label"}}},
+        {"efficiency_memory": {"template": "bar_horizontal", "x": "memory_mib", "y": {eff: "label"}}},
+        {"score_cost": {"template": "scatter", "x": "latency_share", "y": {sc: "score_share"}}},
+    ]
+
+
 def dvc_stages(raw: dict) -> dict:
     stages = {}
     for job in jobs(raw):
@@ -264,7 +304,11 @@ def dvc_stages(raw: dict) -> dict:
         if job.plots:
             st["plots"] = [{p: {"cache": False, "x": "step", "y": "loss"}} for p in job.plots]
         stages[job.name.replace("@", ".")] = st
-    return {"stages": stages}
+    doc: dict = {"stages": stages}
+    plots = dvc_plots(raw)
+    if plots:
+        doc["plots"] = plots
+    return doc
 
 
 def render_dvc_yaml(raw: dict) -> str:

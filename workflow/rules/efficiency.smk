@@ -1,0 +1,46 @@
+# The efficiency study (the paper's Fig. 2) and each compact model's score per cost.
+
+
+rule efficiency:
+    output:
+        report(
+            directory(graph.EFFICIENCY_DIR),
+            patterns=["{name}.png"],
+            caption="../report/efficiency.rst",
+            category="Efficiency",
+        ),
+    params:
+        values=lambda w: values("efficiency"),
+    log:
+        "logs/efficiency/efficiency.log",
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} efficiency --out {output}"
+
+
+rule score_cost:
+    input:
+        efficiency=graph.EFFICIENCY_DIR,
+        metrics=graph.score_cost_inputs(PARAMS),
+    output:
+        report(
+            directory(graph.SCORE_COST_DIR),
+            patterns=["{name}.png"],
+            caption="../report/score_cost.rst",
+            category="Efficiency",
+        ),
+    params:
+        values=lambda w: values("score_cost"),
+    log:
+        "logs/score_cost/score_cost.log",
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log} score-cost --efficiency {input.efficiency} --runs runs/finetune --out {output}"
+
+
+rule efficiency_study:
+    input:
+        graph.EFFICIENCY_DIR,
+        graph.SCORE_COST_DIR,
