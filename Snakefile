@@ -7,6 +7,9 @@
 # params.yaml is the only configuration; it is validated before any job starts.
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"

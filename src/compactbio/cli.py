@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import launch
 from .logs import setup_logging
 from .params import ParamsError, load_resolved
 
@@ -156,6 +157,8 @@ def _dvc_yaml(params_path: Path, out: Path, check: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Pre-training stages that see several GPUs re-exec themselves under torchrun (one process per GPU).
+    args.log = launch.torchrun_if_multi_gpu(args.stage, args.log, argv)
     setup_logging(args.log, logging.DEBUG if args.verbose else logging.INFO)
     try:
         params = load_resolved(args.params)

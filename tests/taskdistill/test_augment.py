@@ -152,3 +152,30 @@ def test_bad_configuration_and_input(tmp_path):
     path.write_text(json.dumps({"id": "x", "tokens": ["a"], "tags": ["S-Gene"]}) + "\n")
     with pytest.raises(ValueError, match=r"train.jsonl:1: .*not BIO"):
         A.read_rows(path)
+
+
+@pytest.mark.realdata
+def test_real_bc2gm_keeps_every_mention(real_data):
+    """On BC2GM's real training file (first 2000 sentences), x3 augmentation keeps tags valid and mentions."""
+    path = real_data / "biobert" / "datasets" / "NER" / "BC2GM" / "train.tsv"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    rows, tokens, tags = [], [], []
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line.strip():
+            if tokens:
+                rows.append({"id": str(len(rows)), "tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+            if len(rows) == 2000:
+                break
+            continue
+        tok, tag = line.split("\t")
+        tokens.append(tok)
+        tags.append(tag)
+    out = A.augment(rows, 3, list(A.METHODS), P, seed=0)
+    assert len(out) == 3 * len(rows)
+    assert A.mention_count(out) == 3 * A.mention_count(rows)
+    assert sum(r["tokens"] != rows[i % len(rows)]["tokens"] for i, r in enumerate(out)) > len(rows)
+    for r in out:
+        assert len(r["tokens"]) == len(r["tags"]) and valid_bio(r["tags"])

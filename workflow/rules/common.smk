@@ -1,7 +1,7 @@
 # Shared helpers: params loading (validated before any job starts) and the
 # job graph that also renders dvc.yaml, so both front ends agree.
 
-from compactbio.params import ParamsError, load_params
+from compactbio.params import ParamsError, load_params, resolve
 from compactbio.workflow import graph
 
 
@@ -9,6 +9,9 @@ try:
     PARAMS = load_params("params.yaml")
 except ParamsError as exc:
     raise WorkflowError(str(exc)) from None
+
+# The resolved parameters, shown as "run parameters" by `snakemake --report`.
+config.update(resolve(PARAMS))
 
 ENV = "../envs/compactbio.yaml"
 PRE = PARAMS["pretrain"]

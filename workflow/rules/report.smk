@@ -7,7 +7,14 @@ rule table:
     input:
         lambda w: graph.table_inputs(PARAMS, w.table),
     output:
-        expand("results/tables/{{table}}.{ext}", ext=TABLE_FORMATS),
+        tex="results/tables/{table}.tex",
+        md="results/tables/{table}.md",
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}"},
+        ),
     params:
         values=lambda w: values("table", table=w.table),
     log:

@@ -53,8 +53,13 @@ def run(params: dict, model_dir: Path, data: Path, prepared: Path, out: Path) ->
     test_feats = ner.features(inp, "test", train=False)
     test = ner.evaluate(inp, "test", predict(net, test_feats, eval_bs, pad, accepted, device), hp)
     net.to("cpu")
+    from .augment import mention_count, read_rows
+
+    train_rows = read_rows(Path(prepared) / "train.jsonl")
+    counts = {"train_sentences": len(train_rows), "train_mentions": mention_count(train_rows)}
     metrics = {"role": "teacher", "model": td.get("teacher"), "dataset": td.get("dataset"), "seed": seed,
-               "distill": False, "augment": 1, "test": test.scores, "validation": result.best_validation,
+               "distill": False, "augment": 1, **counts, "augmented_sentences": counts["train_sentences"],
+               "augmented_mentions": counts["train_mentions"], "test": test.scores, "validation": result.best_validation,
                "best_epoch": result.best_epoch, "steps": result.log[-1]["step"] if result.log else 0,
                "parameters": count_parameters(net), "size_mb": size_mb(net),
                "latency": measure_all(net, [f["input_ids"] for f in test_feats], td["latency"])}
