@@ -105,3 +105,16 @@ def test_intermediate_terms_match_naive_loops():
         L.layer_map(3, 4)
     with pytest.raises(ValueError, match="attention maps are missing"):
         L.intermediate(sh, th, None, None, am, proj, 0.0, 1.0)
+
+
+def test_length_grouped_batches_cover_every_row_once_and_are_seeded():
+    from compactbio.taskdistill.train import batches
+
+    lengths = [(i * 7) % 23 + 1 for i in range(101)]
+    got = batches(lengths, 4, torch.Generator().manual_seed(0), pool=5)
+    assert sorted(i for b in got for i in b) == list(range(101))
+    assert all(1 <= len(b) <= 4 for b in got)
+    again = batches(lengths, 4, torch.Generator().manual_seed(0), pool=5)
+    assert got == again
+    # inside a batch the lengths are sorted (grouped), which a plain shuffle would rarely give
+    assert all([lengths[i] for i in b] == sorted(lengths[i] for i in b) for b in got)

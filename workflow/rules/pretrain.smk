@@ -1,6 +1,7 @@
 # Teacher and baselines, then the six compact models: three distilled from
 # the teacher and three continually MLM-trained.  Checkpoints live in
-# runs/pretrain/<model> (not an output), so a rerun resumes.
+# runs/pretrain/<model> (not an output), so a rerun resumes.  Priorities put
+# this critical path (teacher -> students -> their fine-tunes) first.
 
 
 rule base_model:
@@ -13,6 +14,7 @@ rule base_model:
         values=lambda w: values("base_model", model=w.model),
     log:
         "logs/base_model/{model}.log",
+    priority: 30
     wildcard_constraints:
         model=alternation(PRE["base"]),
     conda:
@@ -32,6 +34,7 @@ rule distill:
         values=lambda w: values("distill", model=w.model),
     log:
         "logs/distill/{model}.log",
+    priority: 20
     wildcard_constraints:
         model=alternation(PRE["distill"]),
     conda:
@@ -51,6 +54,7 @@ rule continual:
         values=lambda w: values("continual", model=w.model),
     log:
         "logs/continual/{model}.log",
+    priority: 10
     wildcard_constraints:
         model=alternation(PRE["continual"]),
     conda:

@@ -13,10 +13,6 @@ TD_RUNS = taskdistill.runs_dir(PARAMS)
 TD_LOGS = f"logs/task_distill/{TD['dataset']}"
 
 
-def td_student_job(w):
-    return taskdistill.student_job(PARAMS, w.student, w.mode == "kd", int(w.n))
-
-
 rule task_teacher:
     input:
         **taskdistill.teacher_inputs(PARAMS),
@@ -40,7 +36,7 @@ rule task_student:
         directory(f"{TD_RUNS}/{{student}}-{{mode}}-n{{n}}"),
     params:
         values=lambda w: taskdistill.stage_values(PARAMS, "task_student", student=w.student, mode=w.mode),
-        cmd=lambda w: td_student_job(w).cmd,
+        cmd=lambda w: taskdistill.student_job(PARAMS, w.student, w.mode == "kd", int(w.n)).cmd,
     log:
         f"{TD_LOGS}/{{student}}-{{mode}}-n{{n}}.log",
     wildcard_constraints:

@@ -97,6 +97,23 @@ def step_loss(model: Trainable, teacher, batch: dict, cfg: LossConfig) -> dict:
                      extra=extra, hidden_weight=cfg.hidden_weight, attention_weight=cfg.attention_weight)
 
 
+def batches(lengths: Sequence[int], batch_size: int, gen: torch.Generator, pool: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar lengths (the DistilBERT distiller's grouping).
+
+    Rows are shuffled, cut into pools of ``pool`` batches, sorted by length
+    inside a pool and cut into batches; the batch order is shuffled again.
+    Less padding makes a step much cheaper for the LSTM and for the teacher,
+    and every row is still seen once per epoch.
+    """
+    perm = torch.randperm(len(lengths), generator=gen).tolist()
+    out = []
+    for start in range(0, len(perm), pool * batch_size):
+        chunk = sorted(perm[start:start + pool * batch_size], key=lambda i: lengths[i])
+        out += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+    order = torch.randperm(len(out), generator=gen).tolist()
+    return [out[i] for i in order]
+
+
 def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: LossConfig, seed: int, pad: int,
           validate: Callable[[], dict], select: str = "f1", device: str = "cpu") -> Result:
     """Train ``student`` on ``rows`` (``input_ids``, ``labels``); keep the best validation state."""
@@ -116,6 +133,8 @@ def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: Loss
     opt = _optimizer(model, float(hp["learning_rate"]), float(hp["weight_decay"]))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(total, warmup))
     accepted = {"input_ids", "attention_mask"}
+    lengths = [len(r["input_ids"]) for r in rows]
+    log_every = int(hp.get("log_every") or 100)
     best: Result | None = None
     best_state = None
     log: list[dict] = []
@@ -124,10 +143,9 @@ def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: Loss
         if step >= total:
             break
         model.train()
-        perm = torch.randperm(len(rows), generator=gen).tolist()
         seen: list[dict] = []
-        for start in tqdm(range(0, len(perm), bs), desc=f"epoch {epoch}", leave=False, disable=None):
-            batch = _to(collate([rows[i] for i in perm[start:start + bs]], pad, accepted), device)
+        for idx in tqdm(batches(lengths, bs, gen), desc=f"epoch {epoch}", leave=False, disable=None):
+            batch = _to(collate([rows[i] for i in idx], pad, accepted), device)
             parts = step_loss(model, teacher, batch, cfg)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["max_grad_norm"]))
@@ -136,6 +154,8 @@ def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: Loss
             opt.zero_grad(set_to_none=True)
             seen.append({k: v.item() for k, v in parts.items()})
             step += 1
+            if step % log_every == 0:
+                logger.info("step %d/%d: loss %.4f", step, total, seen[-1]["loss"])
             if step >= total:
                 break
         scores = validate()
