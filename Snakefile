@@ -16,6 +16,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/efficiency.smk"
+include: "workflow/rules/task_distill.smk"
 
 
 rule all:
@@ -24,6 +25,7 @@ rule all:
     input:
         rules.all_tables.input,
         rules.efficiency_study.input,
+        rules.task_distill_table.input,
         [
             graph.finetune_outputs(PARAMS, m, d, s)["metrics"]
             for m in GRID["models"]

@@ -21,10 +21,11 @@ def main(argv):
     args = dict(zip(argv, argv[1:]))
     out = Path(args["--out"])
     nonce = f"{' '.join(argv)}\n{uuid.uuid4()}\n"
-    if "--table" in args:
+    if stage in ("table", "task-table"):
+        name = args.get("--table", "task_distill")
+        out.mkdir(parents=True, exist_ok=True)
         for ext in ("tex", "md", "csv"):
-            (out / f"{args['--table']}.{ext}").parent.mkdir(parents=True, exist_ok=True)
-            (out / f"{args['--table']}.{ext}").write_text(nonce)
+            (out / f"{name}.{ext}").write_text(nonce)
         return
     out.mkdir(parents=True, exist_ok=True)
     for name in FILES.get(stage, ["content.txt"]):

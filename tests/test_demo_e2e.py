@@ -74,3 +74,33 @@ def test_single_table_target_after_a_change(demo):
     assert {j["rule"] for j in planned} == {"table"}
     run(["snakemake", "--cores", "1", "table1", "--forcerun", "table"], wf)
     assert (wf / "results/tables/table1.tex").exists()
+
+
+@pytest.mark.slow
+def test_efficiency_study_and_html_report(demo, tmp_path):
+    """The efficiency figures and every table end up, captioned, in one self-contained HTML report."""
+    import shutil
+    import struct
+
+    wf, raw = demo
+    run(["snakemake", "--cores", "2", "efficiency_study"], wf)
+    for name in ("efficiency/efficiency.png", "efficiency/efficiency.csv", "score_cost/score_cost.png"):
+        assert (wf / "results" / name).stat().st_size > 0
+    run(["snakemake", "--report", "results/report.html", "all_tables", "efficiency_study"], wf)
+    html = (wf / "results/report.html").read_text(encoding="utf-8", errors="replace")
+    for t in [t for t in raw["tables"] if t != "style"]:
+        assert f"{t}.csv" in html
+    assert "efficiency.png" in html and "Run parameters" in html
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed: report built but not screenshotted")
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900", "--virtual-time-budget=5000",
+                    f"--screenshot={shot}", (wf / "results/report.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1280, 900)

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import launch
 from .logs import setup_logging
 from .params import ParamsError, load_resolved
+from .taskdistill.cli_stages import TASK_STAGES
 
 log = logging.getLogger("compactbio")
 
@@ -111,6 +112,7 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
          ("--out", dict(required=True, type=P, help="e.g. results/score_cost"))],
     ),
 }
+STAGES.update(TASK_STAGES)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -256,6 +256,9 @@ def jobs(raw: dict) -> list[Job]:
                             "--out", SCORE_COST_DIR),
                        [EFFICIENCY_DIR, *score_cost_inputs(raw)], [SCORE_COST_DIR],
                        stage_keys(raw, "score_cost"), log, uncached=[SCORE_COST_DIR]))
+    from ..taskdistill import jobs as task_distill   # its own study; imports this module
+
+    out += task_distill.jobs(raw)
     for t in table_names(raw):
         log = f"logs/table/{t}.log"
         files = [table_file(t, ext) for ext in TABLE_FORMATS]
