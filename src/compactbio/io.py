@@ -71,5 +71,17 @@ def write_jsonl(path: str | os.PathLike, rows) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """JSON lines, one object a line (blank lines skipped); errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+    return rows

@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import read_jsonl
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
@@ -52,21 +54,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise ValueError(f"{path}: file not found")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-    return rows
 
 
 def read_arrow(path: Path) -> dict[str, list]:
@@ -130,7 +117,7 @@ def load_inputs(data: Path, prepared: Path) -> Inputs:
     inp = Inputs(task=task, labels=labels, data=data, prepared=prepared, rows={}, examples={},
                  tokenizer_sha256=str(tmeta.get("tokenizer_sha256") or ""))
     for split in SPLITS:
-        inp.examples[split] = _read_jsonl(prepared / f"{split}.jsonl")
+        inp.examples[split] = read_jsonl(prepared / f"{split}.jsonl")
         rows = read_arrow(data / f"{split}.arrow")
         need = COLUMNS[task] + (QA_TRAIN_COLUMNS if task == "qa" and split != "test" else ())
         missing = [c for c in need if c not in rows]
