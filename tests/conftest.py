@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "workflow", "params.yaml"]
+from workflow_tools import ROOT, copy_workflow
 
 
 @pytest.fixture
@@ -21,20 +19,6 @@ def root() -> Path:
 @pytest.fixture
 def raw_params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
-def copy_workflow(dest: Path, params: dict | None = None) -> Path:
-    """A scratch checkout of the workflow (no data), optionally with other params."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    if params is not None:
-        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return dest
 
 
 @pytest.fixture(name="copy_workflow")

@@ -22,7 +22,7 @@ def run(cmd, cwd, **env):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, request):
-    from conftest import ROOT, copy_workflow
+    from workflow_tools import ROOT, copy_workflow
     import yaml
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())

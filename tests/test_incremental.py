@@ -51,7 +51,7 @@ def run(cmd, cwd, env):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A workflow copy, fully 'built' by Snakemake with the stand-in CLI, then `dvc commit`ted."""
-    from conftest import copy_workflow
+    from workflow_tools import copy_workflow
 
     raw = small_grid(yaml.safe_load((HERE.parent / "params.yaml").read_text()))
     wf = copy_workflow(tmp_path_factory.mktemp("inc") / "wf", raw)

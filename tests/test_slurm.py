@@ -23,7 +23,7 @@ import yaml
 
 from compactbio import launch
 
-from conftest import ROOT, copy_workflow
+from workflow_tools import ROOT, copy_workflow
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 TRAINING_RULES = ("base_model", "distill", "continual", "finetune_ner", "finetune_re", "finetune_qa")

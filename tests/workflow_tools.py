@@ -1,10 +1,35 @@
-"""Helpers for the front-end tests: read the jobs Snakemake and DVC would run."""
+"""Helpers for the workflow tests: scratch copies of the workflow; the jobs Snakemake and DVC would run.
+
+A plain module (not conftest) so that tests in sub-folders with conftests of
+their own import it unambiguously.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "workflow", "params.yaml"]
+
+
+def copy_workflow(dest: Path, params: dict | None = None) -> Path:
+    """A scratch checkout of the workflow (no data), optionally with other params."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    if params is not None:
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
 
 JOB_HEADER = re.compile(r"^(?:local)?rule (\S+):$")
 
