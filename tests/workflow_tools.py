@@ -36,7 +36,8 @@ JOB_HEADER = re.compile(r"^(?:local)?rule (\S+):$")
 
 def snakemake_jobs(workdir: Path, *targets: str, extra: tuple[str, ...] = ()) -> list[dict]:
     """Parse ``snakemake -n -p`` into jobs: rule, inputs, outputs, shell command."""
-    proc = subprocess.run(["snakemake", "-n", "-p", "--cores", "1", *extra, *targets], cwd=workdir,
+    # Targets first: options such as --forcerun take a list and would swallow them.
+    proc = subprocess.run(["snakemake", "-n", "-p", "--cores", "1", *targets, *extra], cwd=workdir,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(proc.stdout + proc.stderr)
