@@ -215,22 +215,15 @@ def jobs(raw: dict) -> list[Job]:
                        _cmd("base-model", log, "--model", b, "--tokenizer", deps[0], "--corpus", deps[1],
                             "--out", model_dir(b)),
                        deps, [model_dir(b)], stage_keys(raw, "base_model", model=b), log))
-    for s, cfg in pre["distill"].items():
-        t = cfg["teacher"]
-        log = f"logs/distill/{s}.log"
-        deps = [model_dir(t), tokenized_dir(t, corpus)]
-        out.append(Job("distill", f"distill@{s}",
-                       _cmd("distill", log, "--model", s, "--teacher", deps[0], "--corpus", deps[1],
-                            "--out", model_dir(s)),
-                       deps, [model_dir(s)], stage_keys(raw, "distill", model=s), log))
-    for c, cfg in pre["continual"].items():
-        i = cfg["init"]
-        log = f"logs/continual/{c}.log"
-        deps = [model_dir(i), tokenized_dir(i, corpus)]
-        out.append(Job("continual", f"continual@{c}",
-                       _cmd("continual", log, "--model", c, "--init", deps[0], "--corpus", deps[1],
-                            "--out", model_dir(c)),
-                       deps, [model_dir(c)], stage_keys(raw, "continual", model=c), log))
+    # Compact models start from a base model: the teacher (distill) or the init model (continual).
+    for rule, flag, start in (("distill", "--teacher", "teacher"), ("continual", "--init", "init")):
+        for m, cfg in pre[rule].items():
+            src = cfg[start]
+            log = f"logs/{rule}/{m}.log"
+            deps = [model_dir(src), tokenized_dir(src, corpus)]
+            out.append(Job(rule, f"{rule}@{m}",
+                           _cmd(rule, log, "--model", m, flag, deps[0], "--corpus", deps[1], "--out", model_dir(m)),
+                           deps, [model_dir(m)], stage_keys(raw, rule, model=m), log))
     for m in g["models"]:
         fam = family_of(raw, m)
         for d in finetune_datasets(raw):
