@@ -20,13 +20,13 @@ rule task_teacher:
         directory(taskdistill.teacher_dir(PARAMS)),
     params:
         values=taskdistill.stage_values(PARAMS, "task_teacher"),
-        cmd=taskdistill.teacher_job(PARAMS).cmd,
     log:
         f"{TD_LOGS}/teacher.log",
     conda:
         ENV
     shell:
-        "{params.cmd}"
+        "compactbio --log {log} task-teacher --model-dir {input.model} --data {input.data}"
+        " --prepared {input.prepared} --out {output}"
 
 
 rule task_student:
@@ -36,7 +36,8 @@ rule task_student:
         directory(f"{TD_RUNS}/{{student}}-{{mode}}-n{{n}}"),
     params:
         values=lambda w: taskdistill.stage_values(PARAMS, "task_student", student=w.student, mode=w.mode),
-        cmd=lambda w: taskdistill.student_job(PARAMS, w.student, w.mode == "kd", int(w.n)).cmd,
+        # the teacher (kd only) and a TinyBERT init, when params name one
+        optional=lambda w, input: "".join(f" --{k} {input[k]}" for k in ("teacher", "init") if k in input.keys()),
     log:
         f"{TD_LOGS}/{{student}}-{{mode}}-n{{n}}.log",
     wildcard_constraints:
@@ -46,7 +47,9 @@ rule task_student:
     conda:
         ENV
     shell:
-        "{params.cmd}"
+        "compactbio --log {log} task-student --student {wildcards.student} --mode {wildcards.mode}"
+        " --augment {wildcards.n} --vocab {input.vocab}{params.optional} --data {input.data}"
+        " --prepared {input.prepared} --out {output}"
 
 
 rule task_table:
@@ -56,13 +59,13 @@ rule task_table:
         taskdistill.table_files(),
     params:
         values=taskdistill.stage_values(PARAMS, "task_table"),
-        cmd=taskdistill.table_job(PARAMS).cmd,
+        runs=TD_RUNS,
     log:
         "logs/task_distill/table.log",
     conda:
         ENV
     shell:
-        "{params.cmd}"
+        "compactbio --log {log} task-table --runs {params.runs} --out results/tables"
 
 
 rule task_distill_table:
