@@ -59,7 +59,7 @@ rule task_table:
         taskdistill.table_files(),
     params:
         values=taskdistill.stage_values(PARAMS, "task_table"),
-        runs=TD_RUNS,
+        runs=lambda w, input: input[0].rsplit("/", 1)[0],   # the teacher run sits in the runs folder
     log:
         "logs/task_distill/table.log",
     conda:
