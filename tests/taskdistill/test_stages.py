@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import pytest
 
@@ -121,6 +122,28 @@ def test_bad_inputs_fail_cleanly(built, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing"):
         table.run(p, tmp_path, tmp_path / "tables")
     assert not (tmp_path / "tables" / "task_distill.md").exists()
+
+
+def test_a_trained_student_can_teach(built, tmp_path):
+    """A student folder (here the plain BiLSTM) teaches like the fine-tuned BERT teacher does."""
+    ws, p = built["ws"], built["params"]
+    bilstm_teacher = ws["runs"] / run_name("bilstm", False, 2)
+    m = student.run(p, "bilstm", "kd", 1, ws["base"], ws["data"], ws["prepared"], tmp_path / "born-again",
+                    teacher=bilstm_teacher)
+    assert m["distill"] and m["loss"]["alpha"] == 0.5 and (tmp_path / "born-again" / "student.json").is_file()
+    # TinyBERT's hidden and attention terms need a transformer on both sides
+    with pytest.raises(ValueError, match="transformer teacher"):
+        student.run(p, "tinybert", "kd", 1, ws["base"], ws["data"], ws["prepared"], tmp_path / "x",
+                    teacher=bilstm_teacher)
+    # a teacher that reads other sub-words cannot be matched position by position
+    other = tmp_path / "other-teacher"
+    shutil.copytree(bilstm_teacher, other)
+    tok = json.loads((other / "tokenizer.json").read_text())
+    tok["model"]["vocab"]["zzz-extra"] = len(tok["model"]["vocab"])
+    (other / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(ValueError, match="not the tokenizer of"):
+        student.run(p, "bilstm", "kd", 1, ws["base"], ws["data"], ws["prepared"], tmp_path / "x", teacher=other)
+    assert not (tmp_path / "x").exists()
 
 
 def test_jobs_match_the_runs(built):

@@ -54,6 +54,9 @@ class BiLSTMTagger(nn.Module):
         else:
             self.classifier = nn.Linear(2 * hidden_size, num_labels)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TaggerOutput:
         x = self.dropout(self.embeddings(input_ids))
         if attention_mask is None:

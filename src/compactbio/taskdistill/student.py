@@ -24,6 +24,21 @@ MODES = ("kd", "base")
 
 
 def load_teacher(teacher: Path, labels: list[str], eager: bool):
+    """The teacher: a fine-tuned token classifier (the study's BioBERT) or a trained student folder.
+
+    A student folder (``student.json``, e.g. a BiLSTM trained for many epochs)
+    can teach as well: offline, with no pre-trained BioBERT to fine-tune, that
+    is the strongest teacher a CPU can train (see benchmarks/task_distill_bc2gm.py).
+    """
+    from . import models
+
+    if (teacher / "student.json").is_file():
+        model, meta = models.load(teacher)
+        if meta.get("labels") != labels:
+            raise ValueError(f"{teacher / 'student.json'}: labels {meta.get('labels')} differ from the dataset's {labels}")
+        if eager and not hasattr(model, "config"):
+            raise ValueError(f"{teacher}: the attention term needs a transformer teacher, not a {meta['kind']}")
+        return model
     from transformers import AutoModelForTokenClassification
 
     from ..finetune.inputs import check_model_dir
@@ -81,8 +96,12 @@ def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: 
     vocab_size = tok.get_vocab_size()
     pad = tok.token_to_id("[PAD]")
     pad = 0 if pad is None else pad
-    if teacher_model is not None and teacher_model.get_input_embeddings().num_embeddings < vocab_size:
-        raise ValueError(f"{teacher}: the teacher's vocabulary is smaller than {vocab / 'tokenizer.json'}'s")
+    if teacher_model is not None:
+        if common.tokenizer_sha256(Path(teacher)) != common.tokenizer_sha256(vocab):
+            raise ValueError(f"{Path(teacher) / 'tokenizer.json'}: not the tokenizer of {vocab} (the student "
+                             f"and the teacher must read the same sub-words)")
+        if teacher_model.get_input_embeddings().num_embeddings < vocab_size:
+            raise ValueError(f"{teacher}: the teacher's vocabulary is smaller than {vocab / 'tokenizer.json'}'s")
     if init is not None and student != "tinybert":
         raise ValueError(f"task-student: --init applies to tinybert only, not {student}")
     init = Path(init) if init is not None else None

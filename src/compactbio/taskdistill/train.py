@@ -66,8 +66,9 @@ def make_projection(student, teacher, cfg: LossConfig) -> nn.Module | None:
 def check_intermediate(student, teacher, cfg: LossConfig) -> None:
     if not cfg.intermediate or teacher is None:
         return
-    if not hasattr(student, "config"):
-        raise ValueError("params: hidden/attention terms need a transformer student (TinyBERT), not the BiLSTM")
+    for model, who in ((student, "student"), (teacher, "teacher")):
+        if not hasattr(model, "config"):
+            raise ValueError(f"params: hidden/attention terms need a transformer {who}, not a BiLSTM")
     L.layer_map(student.config.num_hidden_layers, teacher.config.num_hidden_layers)
     if cfg.attention_weight:
         if student.config.num_attention_heads != teacher.config.num_attention_heads:
