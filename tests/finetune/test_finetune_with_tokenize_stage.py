@@ -5,10 +5,9 @@ import json
 import pytest
 
 import ft_helpers as H
+from compactbio.data import tokenize
 from compactbio.finetune import stage
 from compactbio.metrics.ner import entities
-
-tokenize = pytest.importorskip("compactbio.data.tokenize")
 
 TOKENIZE = {"max_length": 12, "corpus_max_length": 16, "qa_max_length": 40, "qa_stride": 8, "batch_size": 50}
 
