@@ -68,10 +68,10 @@ def bilstm_training(**over) -> dict:
 def study_params(real: Path, corpus: Path, args) -> dict:
     """The repository's params.yaml on real data, with the study's short-run settings."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["sources"]["biobert"]["demo"] = {"path": {"path": str(real / "biobert"), "link": True}}
+    raw["sources"]["pubmed"]["demo"] = {"path": str(corpus)}
     return merge(raw, {
         "scale": "demo",
-        "sources": {"biobert": {"demo": {"path": {"path": str(real / "biobert"), "link": True}}},
-                    "pubmed": {"demo": {"path": str(corpus)}}},
         "pretrain": {"base": {"biobert": {"mlm": {"steps": {"demo": args.mlm_steps}}}}},
         "task_distill": {
             "dataset": "bc2gm", "students": ["bilstm"], "distill": [False, True], "augment_sizes": [args.augment],
@@ -83,12 +83,18 @@ def study_params(real: Path, corpus: Path, args) -> dict:
             "latency": {"sentences": 100}}})
 
 
+def teacher_params(params: dict, args) -> dict:
+    """The BiLSTM teacher: the students' settings, trained for whole epochs on the original set (no step cap)."""
+    return merge(params, {"task_distill": {"models": {"bilstm": {
+        "training": bilstm_training(epochs=args.teacher_epochs, num_threads=2)}}}})
+
+
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     return path
 
 
-def student_cmd(work: Path, params: Path, mode: str, augment: int, out: str, teacher: str | None) -> list[str]:
+def student_cmd(params: Path, mode: str, augment: int, out: str, teacher: str | None) -> list[str]:
     cmd = ["compactbio", "--params", str(params), "--log", f"logs/task_distill/{Path(out).name}.log",
            "task-student", "--student", "bilstm", "--mode", mode, "--augment", str(augment),
            "--vocab", "models/biobert", "--data", "data/tokenized/biobert/bc2gm", "--prepared", "data/prepared/bc2gm",
@@ -131,12 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("snakemake failed; see the logs under %s/logs", work)
         return 1
     if args.teacher == "bilstm" and not (work / teacher).is_dir():
-        teacher_params = merge(params, {"task_distill": {"models": {"bilstm": {
-            "training": bilstm_training(epochs=args.teacher_epochs, num_threads=2)}}}})
-        run_all([student_cmd(work, write_params(work / "params-teacher.yaml", teacher_params), "base", 1,
-                             teacher, None)], work)
+        teacher_yaml = write_params(work / "params-teacher.yaml", teacher_params(params, args))
+        run_all([student_cmd(teacher_yaml, "base", 1, teacher, None)], work)
     names = [f"bilstm-base-n{args.augment}", f"bilstm-kd-n{args.augment}"]
-    todo = [student_cmd(work, students_yaml, n.split("-")[1], args.augment, f"{RUNS}/{n}",
+    todo = [student_cmd(students_yaml, n.split("-")[1], args.augment, f"{RUNS}/{n}",
                         teacher if "-kd-" in n else None) for n in names if not (work / RUNS / n).is_dir()]
     run_all(todo, work)
     metrics = {n: json.loads((work / RUNS / n / "metrics.json").read_text())
