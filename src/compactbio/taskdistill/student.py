@@ -26,16 +26,18 @@ MODES = ("kd", "base")
 def load_teacher(teacher: Path, labels: list[str], eager: bool):
     """The teacher: a fine-tuned token classifier (the study's BioBERT) or a trained student folder.
 
-    A student folder (``student.json``, e.g. a BiLSTM trained for many epochs)
-    can teach as well: offline, with no pre-trained BioBERT to fine-tune, that
-    is the strongest teacher a CPU can train (see benchmarks/task_distill_bc2gm.py).
+    A student folder (``student.json``, e.g. a BiLSTM trained for more epochs)
+    can teach as well: offline there is no pre-trained BioBERT to fine-tune, and
+    a BERT trained from scratch on a CPU is a weaker tagger than the BiLSTM
+    (see benchmarks/task_distill_bc2gm.py).
     """
     from . import models
 
     if (teacher / "student.json").is_file():
         model, meta = models.load(teacher)
         if meta.get("labels") != labels:
-            raise ValueError(f"{teacher / 'student.json'}: labels {meta.get('labels')} differ from the dataset's {labels}")
+            raise ValueError(f"{teacher / 'student.json'}: labels {meta.get('labels')} differ from the "
+                             f"dataset's {labels}")
         if eager and not hasattr(model, "config"):
             raise ValueError(f"{teacher}: the attention term needs a transformer teacher, not a {meta['kind']}")
         return model
