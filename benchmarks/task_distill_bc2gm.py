@@ -1,25 +1,27 @@
 """Task distillation on the real BC2GM: the distilled BiLSTM against the same BiLSTM without the teacher.
 
-A short CPU run of the study's own stages on real data.  Both students are
-the paper-size BiLSTM (embedding 300, 2 x 300 bidirectional, classifier 256)
-on the same N-fold augmented training set, with the same seed, batches and
-number of optimizer steps; only the loss differs (``alpha * T^2 KL + (1 -
-alpha) CE`` against CE alone).  Prints the word-level test F1 of the teacher
-and both students and writes ``summary.json`` to the work folder.
+A short CPU run of the study's own stages on real data.  Each pair of
+students is the paper-size BiLSTM (embedding 300, 2 x 300 bidirectional,
+classifier 256) on the same N-fold augmented training set, with the same
+seed, batches and number of optimizer steps; only the loss differs
+(``alpha * T^2 KL + (1 - alpha) CE`` against CE alone).  Prints the
+word-level test F1 of the teacher and of each pair, and writes
+``summary.json`` to the work folder.
 
 The study's teacher is a fine-tuned BioBERT, which cannot be had offline.
-``--teacher bert`` runs the pipeline's teacher rule on the grid's ``biobert``
-at demo size, MLM-trained on the text at hand (the PubMed sample plus the
-BC2GM *training* sentences, labels dropped); from scratch on a CPU it stays
-weaker than the BiLSTM itself, and a weaker teacher cannot help.
-``--teacher bilstm`` (the default) trains the strongest teacher a CPU can:
-the same BiLSTM for several epochs on the original training set, a trained
-student folder that the student stage accepts as ``--teacher``.
+``--teacher bert`` runs the pipeline's own teacher rule on the grid's
+``biobert`` at demo size, MLM-trained on the text at hand (the PubMed sample
+plus the BC2GM *training* sentences, labels dropped); trained from scratch on
+a CPU it tags worse than the BiLSTM itself.  ``--teacher bilstm`` (the
+default) is the same BiLSTM trained for whole epochs on the original training
+set: a trained student folder, which the student stage accepts as
+``--teacher``.
 
     COMPACTBIO_REAL_DATA=/work/shared/data python benchmarks/task_distill_bc2gm.py --work /tmp/td-bc2gm
 
-About 35 minutes on 2 CPU cores with the defaults.  A rerun with the same
-work folder reuses the data, the teacher and finished students.
+About 35 minutes on 2 CPU cores with the defaults, plus 15 per extra seed.
+A rerun with the same work folder reuses the data, the teacher and the
+finished students.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def write_params(path: Path, params: dict) -> Path:
 
 
 def student_cmd(params: Path, mode: str, augment: int, out: str, teacher: str | None) -> list[str]:
-    cmd = ["compactbio", "--params", str(params), "--log", f"logs/task_distill/{Path(out).name}.log",
+    cmd = ["compactbio", "--params", str(params), "--log", out.replace("runs/", "logs/", 1) + ".log",
            "task-student", "--student", "bilstm", "--mode", mode, "--augment", str(augment),
            "--vocab", "models/biobert", "--data", "data/tokenized/biobert/bc2gm", "--prepared", "data/prepared/bc2gm",
            "--out", out]
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-epochs", type=int, default=6, help="epochs of the teacher on the original set")
     ap.add_argument("--steps", type=int, default=1200, help="optimizer steps of each student (batch 32)")
     ap.add_argument("--augment", type=int, default=3, help="augmentation size N of the students' training set")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42], help="student seeds (each a plain/distilled pair)")
     ap.add_argument("--alpha", type=float, default=0.5, help="weight of the soft (teacher) loss")
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--mlm-steps", type=int, default=400, help="MLM steps of the BERT teacher's base model")
@@ -140,24 +143,31 @@ def main(argv: list[str] | None = None) -> int:
         teacher_yaml = write_params(work / "params-teacher.yaml", teacher_params(params, args))
         run_all([student_cmd(teacher_yaml, "base", 1, teacher, None)], work)
     names = [f"bilstm-base-n{args.augment}", f"bilstm-kd-n{args.augment}"]
-    todo = [student_cmd(students_yaml, n.split("-")[1], args.augment, f"{RUNS}/{n}",
-                        teacher if "-kd-" in n else None) for n in names if not (work / RUNS / n).is_dir()]
-    run_all(todo, work)
-    metrics = {n: json.loads((work / RUNS / n / "metrics.json").read_text())
-               for n in [Path(teacher).name, *names]}
-    summary = {"teacher": args.teacher, "augment": args.augment, "alpha": args.alpha,
+    todo = []
+    for seed in args.seeds:
+        seed_yaml = write_params(work / f"params-seed{seed}.yaml", merge(params, {"task_distill": {"seed": seed}}))
+        todo += [student_cmd(seed_yaml, n.split("-")[1], args.augment, f"{RUNS}/seed{seed}/{n}",
+                             teacher if "-kd-" in n else None)
+                 for n in names if not (work / RUNS / f"seed{seed}" / n).is_dir()]
+    for k in range(0, len(todo), 2):   # two at a time, one core each
+        run_all(todo[k:k + 2], work)
+
+    def score(run: str) -> dict:
+        m = json.loads((work / run / "metrics.json").read_text())
+        return {"test_f1": m["test"]["f1"], "steps": m["steps"], "parameters": m["parameters"]}
+
+    summary = {"teacher": {"kind": args.teacher, **score(teacher)}, "augment": args.augment, "alpha": args.alpha,
                "temperature": args.temperature,
-               "runs": {n: {"test_f1": m["test"]["f1"], "steps": m["steps"], "parameters": m["parameters"]}
-                        for n, m in metrics.items()}}
+               "seeds": {seed: {n: score(f"{RUNS}/seed{seed}/{n}") for n in names} for seed in args.seeds}}
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    runs = summary["runs"]
-    print(f"real BC2GM: {args.teacher} teacher; students on x{args.augment} augmented data, "
-          f"alpha {args.alpha}, T {args.temperature}")
-    print(f"{'run':<22}{'steps':>8}{'test F1':>10}")
-    for n, s in runs.items():
-        print(f"{n:<22}{s['steps']:>8}{100 * s['test_f1']:>10.2f}")
-    base, kd = runs[names[0]], runs[names[1]]
-    print(f"distilled - plain BiLSTM: {100 * (kd['test_f1'] - base['test_f1']):+.2f} F1 at {kd['steps']} steps each")
+    print(f"real BC2GM: {args.teacher} teacher, test F1 {100 * summary['teacher']['test_f1']:.2f}; "
+          f"BiLSTM students on x{args.augment} augmented data, alpha {args.alpha}, T {args.temperature}")
+    print(f"{'seed':>6}{'steps':>8}{'plain F1':>10}{'distilled F1':>14}{'difference':>12}")
+    for seed, runs in summary["seeds"].items():
+        base, kd = runs[names[0]], runs[names[1]]
+        assert base["steps"] == kd["steps"]
+        print(f"{seed:>6}{kd['steps']:>8}{100 * base['test_f1']:>10.2f}{100 * kd['test_f1']:>14.2f}"
+              f"{100 * (kd['test_f1'] - base['test_f1']):>+12.2f}")
     return 0
 
 
