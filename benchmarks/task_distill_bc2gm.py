@@ -5,7 +5,8 @@ students is the paper-size BiLSTM (embedding 300, 2 x 300 bidirectional,
 classifier 256) on the same N-fold augmented training set, with the same
 seed, batches and number of optimizer steps; only the loss differs
 (``alpha * T^2 KL + (1 - alpha) CE`` against CE alone).  Prints the
-word-level test F1 of the teacher and of each pair, and writes
+word-level test F1 of the teacher and of each pair, with a paired bootstrap
+of the difference over test sentences, and writes
 ``summary.json`` to the work folder.
 
 The study's teacher is a fine-tuned BioBERT, which cannot be had offline.
@@ -39,6 +40,8 @@ from pathlib import Path
 import yaml
 
 from compactbio.data.readers.ner import read_tsv
+from compactbio.io import read_jsonl
+from compactbio.metrics.bootstrap import paired_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = "runs/task_distill/bc2gm"
@@ -156,18 +159,25 @@ def main(argv: list[str] | None = None) -> int:
         m = json.loads((work / run / "metrics.json").read_text())
         return {"test_f1": m["test"]["f1"], "steps": m["steps"], "parameters": m["parameters"]}
 
+    def compare(seed: int) -> dict:
+        """Paired bootstrap over test sentences: distilled against plain, same seed."""
+        kd, base = (read_jsonl(work / RUNS / f"seed{seed}" / n / "per_example.jsonl") for n in names[::-1])
+        return paired_bootstrap(kd, base, "ner")
+
     summary = {"teacher": {"kind": args.teacher, **score(teacher)}, "augment": args.augment, "alpha": args.alpha,
                "temperature": args.temperature,
-               "seeds": {seed: {n: score(f"{RUNS}/seed{seed}/{n}") for n in names} for seed in args.seeds}}
+               "seeds": {seed: {**{n: score(f"{RUNS}/seed{seed}/{n}") for n in names}, "bootstrap": compare(seed)}
+                         for seed in args.seeds}}
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"real BC2GM: {args.teacher} teacher, test F1 {100 * summary['teacher']['test_f1']:.2f}; "
           f"BiLSTM students on x{args.augment} augmented data, alpha {args.alpha}, T {args.temperature}")
-    print(f"{'seed':>6}{'steps':>8}{'plain F1':>10}{'distilled F1':>14}{'difference':>12}")
+    print(f"{'seed':>6}{'steps':>8}{'plain F1':>10}{'distilled F1':>14}{'difference':>12}{'95% CI':>16}{'p':>8}")
     for seed, runs in summary["seeds"].items():
-        base, kd = runs[names[0]], runs[names[1]]
+        base, kd, boot = runs[names[0]], runs[names[1]], runs["bootstrap"]
         assert base["steps"] == kd["steps"]
+        ci = f"[{100 * boot['ci_low']:+.2f}, {100 * boot['ci_high']:+.2f}]"
         print(f"{seed:>6}{kd['steps']:>8}{100 * base['test_f1']:>10.2f}{100 * kd['test_f1']:>14.2f}"
-              f"{100 * (kd['test_f1'] - base['test_f1']):>+12.2f}")
+              f"{100 * (kd['test_f1'] - base['test_f1']):>+12.2f}{ci:>16}{boot['p_value']:>8.3f}")
     return 0
 
 
