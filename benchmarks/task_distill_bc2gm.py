@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     teacher = f"{RUNS}/teacher" if args.teacher == "bert" else f"{RUNS}/teacher-bilstm"
     targets = ["models/biobert", "data/prepared/bc2gm", "data/tokenized/biobert/bc2gm"]
     targets += [teacher] if args.teacher == "bert" else []
-    if subprocess.run(["snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "2", *targets]).returncode:
+    snakemake = ["snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "2", *targets]
+    if subprocess.run(snakemake).returncode:
         logger.error("snakemake failed; see the logs under %s/logs", work)
         return 1
     if args.teacher == "bilstm" and not (work / teacher).is_dir():
@@ -155,18 +156,25 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(0, len(todo), 2):   # two at a time, one core each
         run_all(todo[k:k + 2], work)
 
-    def score(run: str) -> dict:
+    def score(run: str, seed: int | None = None) -> dict:
         m = json.loads((work / run / "metrics.json").read_text())
+        if seed is not None:   # a reused student must have been made with these settings
+            loss = [m["loss"]["alpha"], m["loss"]["temperature"]] if m["loss"] else None
+            made = (m["seed"], m["augment"], m["steps"], loss)
+            want = (seed, args.augment, args.steps, [args.alpha, args.temperature] if m["distill"] else None)
+            if made != want:
+                raise SystemExit(f"{work / run}: made with (seed, augment, steps, [alpha, T]) {made}, not {want}; "
+                                 f"use a new --work")
         return {"test_f1": m["test"]["f1"], "steps": m["steps"], "parameters": m["parameters"]}
 
     def compare(seed: int) -> dict:
         """Paired bootstrap over test sentences: distilled against plain, same seed."""
-        kd, base = (read_jsonl(work / RUNS / f"seed{seed}" / n / "per_example.jsonl") for n in names[::-1])
+        base, kd = (read_jsonl(work / RUNS / f"seed{seed}" / n / "per_example.jsonl") for n in names)
         return paired_bootstrap(kd, base, "ner")
 
     summary = {"teacher": {"kind": args.teacher, **score(teacher)}, "augment": args.augment, "alpha": args.alpha,
                "temperature": args.temperature,
-               "seeds": {seed: {**{n: score(f"{RUNS}/seed{seed}/{n}") for n in names}, "bootstrap": compare(seed)}
+               "seeds": {seed: {**{n: score(f"{RUNS}/seed{seed}/{n}", seed) for n in names}, "bootstrap": compare(seed)}
                          for seed in args.seeds}}
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"real BC2GM: {args.teacher} teacher, test F1 {100 * summary['teacher']['test_f1']:.2f}; "
