@@ -20,7 +20,8 @@ TASK_STAGES = {
          ("--mode", dict(required=True, choices=["kd", "base"], help="kd: distil from --teacher; base: hard labels only")),
          ("--augment", dict(required=True, type=int, help="augmentation size N (training set = N x original)")),
          ("--vocab", dict(required=True, type=P, help="folder with the teacher's tokenizer.json, e.g. models/biobert")),
-         ("--teacher", dict(type=P, default=None, help="the fine-tuned teacher, or a trained student folder (required with --mode kd)")),
+         ("--teacher", dict(type=P, default=None, help="the fine-tuned teacher or a trained student folder "
+                                                        "(required with --mode kd)")),
          ("--init", dict(type=P, default=None, help="TinyBERT only: model folder to start from (teacher's tokenizer)")),
          ("--data", dict(required=True, type=P, help="tokenized dataset (teacher's tokenizer)")),
          ("--prepared", dict(required=True, type=P, help="prepared dataset")),

@@ -90,6 +90,9 @@ def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: 
         loss_cfg.hidden_weight = float(cfg.get("hidden_weight") or 0.0)
         loss_cfg.attention_weight = float(cfg.get("attention_weight") or 0.0)
     eager = bool(distill and loss_cfg.attention_weight)
+    if distill and common.tokenizer_sha256(Path(teacher)) != common.tokenizer_sha256(vocab):
+        raise ValueError(f"{Path(teacher) / 'tokenizer.json'}: not the tokenizer of {vocab} (the student "
+                         f"and the teacher must read the same sub-words)")
     teacher_model = load_teacher(Path(teacher), inp.labels, eager) if distill else None
 
     from ..data.tokenize import load_tokenizer
@@ -98,12 +101,8 @@ def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: 
     vocab_size = tok.get_vocab_size()
     pad = tok.token_to_id("[PAD]")
     pad = 0 if pad is None else pad
-    if teacher_model is not None:
-        if common.tokenizer_sha256(Path(teacher)) != common.tokenizer_sha256(vocab):
-            raise ValueError(f"{Path(teacher) / 'tokenizer.json'}: not the tokenizer of {vocab} (the student "
-                             f"and the teacher must read the same sub-words)")
-        if teacher_model.get_input_embeddings().num_embeddings < vocab_size:
-            raise ValueError(f"{teacher}: the teacher's vocabulary is smaller than {vocab / 'tokenizer.json'}'s")
+    if teacher_model is not None and teacher_model.get_input_embeddings().num_embeddings < vocab_size:
+        raise ValueError(f"{teacher}: the teacher's vocabulary is smaller than {vocab / 'tokenizer.json'}'s")
     if init is not None and student != "tinybert":
         raise ValueError(f"task-student: --init applies to tinybert only, not {student}")
     init = Path(init) if init is not None else None
