@@ -151,6 +151,107 @@ def test_profile_resources_per_scale(tmp_path, monkeypatch):
     assert "slurm_partition" not in site["set-resources"]["table"]      # CPU jobs use the default one
 
 
+def local_rules() -> set[str]:
+    """Rule names under every `localrules:` directive of the workflow."""
+    names = set()
+    for smk in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        for block in re.findall(r"^localrules:\s*\n((?:[ \t]+\w+,?[ \t]*\n)+)", smk.read_text(), re.M):
+            names |= {n.strip(" \t,") for n in block.splitlines() if n.strip()}
+    return names
+
+
+def job_rules(scale: str) -> set[str]:
+    """Every rule that makes jobs (the graph both front ends run), at this scale."""
+    from compactbio.params import resolve
+    from compactbio.workflow.graph import jobs
+
+    return {j.rule for j in jobs(resolve(yaml.safe_load((ROOT / "params.yaml").read_text()), scale))}
+
+
+def test_downloads_are_local_rules():
+    assert {"fetch", "prefetch"} <= local_rules()
+    assert not local_rules() & set(TRAINING_RULES)
+
+
+@pytest.mark.parametrize("scale", ["demo", "paper"])
+def test_every_submitted_rule_has_explicit_resources(scale, tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPACTBIO_SLURM_PRETRAIN_GPUS", raising=False)
+    res = render_profile(scale, tmp_path)["set-resources"]
+    submitted = job_rules(scale) - local_rules()
+    assert {"task_teacher", "task_student", "task_table", "efficiency", "score_cost"} <= submitted
+    for rule in submitted:
+        assert rule in res, f"{rule} would get the default resources"
+        assert {"runtime", "mem_mb"} <= set(res[rule]), (rule, res[rule])
+    assert set(res) <= job_rules(scale) | local_rules(), set(res) - job_rules(scale)   # no stale names
+    for rule, r in res.items():
+        if "gpu" in r:   # --gpus is per job: without --nodes=1 SLURM may spread them over nodes
+            assert r["nodes"] == 1, rule
+            assert r.get("cpus_per_task", 1) >= 2, rule
+
+
+def test_paper_resources_for_task_distillation_and_efficiency(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPACTBIO_SLURM_GPU_PARTITION", raising=False)
+    monkeypatch.delenv("COMPACTBIO_SLURM_PARTITION", raising=False)
+    demo, paper = (render_profile(s, tmp_path)["set-resources"] for s in ("demo", "paper"))
+    teacher = paper["task_teacher"]          # 80 epochs of BERT-base on BC2GM
+    assert teacher["gpu"] == 1 and int(teacher["runtime"].split()[0]) >= 4 * 60
+    assert paper["task_student"]["gpu"] == 1
+    assert "gpu" not in paper["task_table"] and "gpu" not in paper["score_cost"]
+    # efficiency: GPU timings at paper size only; the demo's tiny stand-ins stay off the GPU queue
+    assert paper["efficiency"]["gpu"] == 1 and "gpu" not in demo["efficiency"]
+    assert paper["efficiency"]["cpus_per_task"] >= 2          # the 1-thread timing gets a core to itself
+    site = render_profile("paper", tmp_path, COMPACTBIO_SLURM_GPU_PARTITION="gpu")["set-resources"]
+    for rule in ("task_teacher", "task_student", "efficiency"):
+        assert site[rule]["slurm_partition"] == "'gpu'", rule
+
+
+def test_multi_gpu_rules_ask_for_one_node(tmp_path, monkeypatch):
+    res = render_profile("paper", tmp_path, COMPACTBIO_SLURM_PRETRAIN_GPUS="8")["set-resources"]
+    for rule in ("distill", "continual"):
+        assert res[rule]["gpu"] == 8 and res[rule]["nodes"] == 1, res[rule]
+
+
+def test_sbatch_call_carries_one_node(tmp_path, monkeypatch):
+    """The executor plugin turns `nodes: 1` into `--nodes=1` next to the GPUs (its own submit-string code)."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+
+    res = render_profile("paper", tmp_path, COMPACTBIO_SLURM_PRETRAIN_GPUS="4")["set-resources"]["distill"]
+
+    class Resources(dict):
+        __getattr__ = dict.get
+
+    resources = Resources(res, runtime=1440)
+    job = SimpleNamespace(resources=resources, threads=1, is_group=lambda: False, name="distill", wildcards={})
+    params = dict(run_uuid="u", slurm_logfile="l", comment_str="c", account="", partition="", workdir=".")
+    cmd = get_submit_command(job, params)
+    assert " --nodes=1" in cmd, cmd
+
+
+def test_fetch_runs_on_the_login_node_under_the_slurm_profile(tmp_path):
+    """`snakemake --profile slurm prefetch`: every job runs locally; sbatch is never called."""
+    wf = scratch_workflow(tmp_path / "wf", "demo")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "slurm-calls.txt"
+    for tool in ("sbatch", "squeue", "sacct", "sinfo", "scontrol", "sacctmgr", "sshare", "srun", "scancel"):
+        (fake / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\nexit 1\n')
+        (fake / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "slurm", "prefetch",
+                           "--slurm-init-seconds-before-status-checks", "1"], cwd=wf, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert out.count("localrule fetch:") == 3 and "localrule prefetch:" in out, out[-4000:]
+    assert not re.search(r"^rule ", out, re.M), out[-4000:]
+    assert "sbatch" not in (calls.read_text() if calls.exists() else "")
+    for source in ("biobert", "chemprot", "pubmed"):
+        assert (wf / "data/raw" / source).is_dir(), source
+
+
 def test_slurm_link_at_the_root():
     assert (ROOT / "slurm").is_symlink() and (ROOT / "slurm").resolve() == PROFILE.parent.resolve()
     assert yaml.safe_load((ROOT / "profiles" / "local" / "config.yaml").read_text())["cores"]

@@ -111,6 +111,14 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
          ("--runs", dict(required=True, type=P, help="fine-tuning runs root, e.g. runs/finetune")),
          ("--out", dict(required=True, type=P, help="e.g. results/score_cost"))],
     ),
+    "prefetch": (
+        "compactbio.prefetch",
+        "On the login node: download the scale's hub models into the HF cache and fetch every raw source "
+        "into data/raw, so cluster jobs run offline (HF_HUB_OFFLINE=1).",
+        [("--skip-hub", dict(action="store_true", help="do not download hub models")),
+         ("--skip-data", dict(action="store_true", help="do not fetch raw sources")),
+         ("--force", dict(action="store_true", help="fetch raw sources again even if data/raw/<source> exists"))],
+    ),
 }
 STAGES.update(TASK_STAGES)
 
@@ -136,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
                                     "cannot express per-table dependency lists, so the file is generated.")
     sp.add_argument("--out", type=Path, default=Path("dvc.yaml"))
     sp.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh render")
+    sp = sub.add_parser("rehearsal", help="Rehearse scale: paper offline: paper-size models, real local data, "
+                                          "capped work (params.yaml `rehearsal`).",
+                        description="Write a work folder with params.yaml at scale: paper and the rehearsal on, "
+                                    "sources from --data, a hub-layout mirror of every hub model, and run "
+                                    "Snakemake on it with HF_HUB_OFFLINE=1. Reports wall time and peak memory.")
+    sp.add_argument("targets", nargs="*", default=["all"], help="Snakemake targets (default: all, the whole grid)")
+    sp.add_argument("--data", type=Path, required=True, help="local copies of the raw sources (biobert/, chemprot/, pubmed/)")
+    sp.add_argument("--work", type=Path, required=True, help="work folder (created; rerunning resumes)")
+    sp.add_argument("--cores", type=int, default=2)
+    sp.add_argument("--size", choices=("paper", "tiny"), default="paper", help="dimensions of the mirrored hub models")
+    sp.add_argument("--dry-run", action="store_true", help="plan the jobs only (snakemake -n)")
+    sp = sub.add_parser("hub-mirror", help="Write an offline hub cache (RANDOM weights) to rehearse paper scale.",
+                        description="Write hub repositories in the hub cache's own layout (blobs, refs, snapshots) "
+                                    "with their real file sets and config keys but RANDOM weights and a stand-in "
+                                    "vocabulary; use with HF_HUB_CACHE=DIR HF_HUB_OFFLINE=1.")
+    sp.add_argument("repos", nargs="*", metavar="REPO_ID", help="default: every pretrain.base.*.hub at paper scale")
+    sp.add_argument("--cache", type=Path, required=True, help="an empty folder (never a real hub cache)")
+    sp.add_argument("--size", choices=("paper", "tiny"), default="paper", help="model dimensions")
+    sp.add_argument("--vocab-text", type=Path, nargs="+", action="extend", default=[],
+                    help="text files for the stand-in vocabulary (give REPO_IDs before this option)")
     return parser
 
 
@@ -172,6 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.stage == "dvc-yaml":
         return _dvc_yaml(args.params, args.out, args.check)
+    if args.stage == "hub-mirror":
+        from .models.hub_mirror import run_cli
+
+        return run_cli(args.params, args.cache, args.size, args.vocab_text, args.repos)
+    if args.stage == "rehearsal":
+        from .workflow import rehearsal
+
+        try:
+            rehearsal.run(params, args.data, args.work, args.targets, args.cores, args.size, args.params,
+                          dry_run=args.dry_run)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            log.error("rehearsal failed: %s", exc)
+            return 1
+        return 0
     module = importlib.import_module(STAGES[args.stage][0])
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "log", "verbose", "stage")}
     if "workdir" in kwargs and kwargs["workdir"] is None:

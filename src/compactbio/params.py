@@ -58,7 +58,12 @@ def is_scaled(value: Any) -> bool:
 
 
 def resolve(raw: dict, scale: str | None = None) -> dict:
-    """Return a copy of ``raw`` with every scale pair replaced by its ``scale`` value."""
+    """Return a copy of ``raw`` with every scale pair replaced by its ``scale`` value.
+
+    At paper scale with ``rehearsal.enabled``, the rehearsal caps are applied
+    last (:func:`apply_caps`): every stage reads its values through here, so the
+    rehearsal needs no code path of its own.
+    """
     scale = scale or raw.get("scale", "demo")
 
     def walk(v):
@@ -70,7 +75,37 @@ def resolve(raw: dict, scale: str | None = None) -> dict:
             return [walk(x) for x in v]
         return v
 
-    return walk(raw)
+    out = walk(raw)
+    rehearsal = out.get("rehearsal") or {}
+    if scale == "paper" and rehearsal.get("enabled"):
+        apply_caps(out, rehearsal.get("caps") or {})
+    return out
+
+
+def cap_targets(params: dict, pattern: str) -> list[tuple[dict, str]]:
+    """``(parent, key)`` of every value a dotted cap pattern names; ``*`` matches any one key."""
+    found = [params]
+    parts = pattern.split(".")
+    for part in parts[:-1]:
+        found = [v for node in found if isinstance(node, dict)
+                 for k, v in node.items() if part in ("*", k) and isinstance(v, dict)]
+    last = parts[-1]
+    return [(node, k) for node in found for k in node if last in ("*", k)]
+
+
+def apply_caps(params: dict, caps: dict) -> None:
+    """Cap the amount of work in place: a number becomes ``min(value, cap)``, a null ("no limit") the cap.
+
+    Booleans, strings and lists are never capped, so a cap can shorten a run
+    but not change what is computed.
+    """
+    for pattern, cap in caps.items():
+        for parent, key in cap_targets(params, pattern):
+            value = parent[key]
+            if value is None:
+                parent[key] = cap
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                parent[key] = type(value)(min(value, cap))
 
 
 def load_schema() -> dict:
@@ -81,10 +116,14 @@ def load_schema() -> dict:
 def _schema_errors(raw: dict, path: Path, lines: dict) -> list[str]:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    id_pattern = schema["$defs"]["id"]["pattern"]
     messages = []
     for err in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
         where = tuple(err.absolute_path)
+        if "propertyNames" in err.relative_schema_path:   # a bad key: name it and its own line
+            where = where + (err.instance,)
         if err.validator == "additionalProperties":
             known = set(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - known) if isinstance(err.instance, dict) else []
@@ -95,9 +134,13 @@ def _schema_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         if err.validator in ("oneOf", "anyOf") and err.context:
             # Report the most specific sub-error rather than "is not valid under any".
             best = min(err.context, key=lambda e: len(e.absolute_path) * -1)
-            msg = best.message
         else:
-            msg = err.message
+            best = err
+        msg = best.message
+        if best.validator == "pattern" and best.validator_value == id_pattern:
+            # ids become file names and words of shell commands: say what an id may hold
+            msg = (f"{best.instance!r} is not a valid id (letters, digits, '_', '.' and '-', "
+                   "starting with a letter or digit)")
         line = lines.get(where, lines.get(where[:-1], "?")) if where else "?"
         messages.append(f"{path}:{line}: '{_dotted(where)}': {msg}")
     return messages
@@ -131,6 +174,16 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         check(("pretrain", "distill", s, "teacher"), cfg.get("teacher"), pre.get("base", {}), "base model")
     for c, cfg in pre.get("continual", {}).items():
         check(("pretrain", "continual", c, "init"), cfg.get("init"), pre.get("base", {}), "base model")
+    caps = (raw.get("rehearsal") or {}).get("caps") or {}
+    paper = resolve({k: v for k, v in raw.items() if k != "rehearsal"}, "paper")
+    for pattern, cap in caps.items():
+        targets = cap_targets(paper, pattern)
+        kp = ("rehearsal", "caps", pattern)
+        if not targets:
+            errors.append(f"{path}:{lines.get(kp, '?')}: 'rehearsal.caps.{pattern}': matches no key of params.yaml")
+        elif any(isinstance(p[k], (bool, str, list, dict)) for p, k in targets):
+            errors.append(f"{path}:{lines.get(kp, '?')}: 'rehearsal.caps.{pattern}': names a value that is "
+                          "not a number or null (only amounts of work can be capped)")
     for t, cfg in raw.get("tables", {}).items():
         if not isinstance(cfg, dict) or t == "style":
             continue

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification
 
 from compactbio.models import base
-from compactbio.pretrain import continual
-from compactbio.pretrain.data import Masker, StepBatches, collate, epoch_batches, load_corpus
+from compactbio.pretrain import continual, data
+from compactbio.pretrain.data import Masker, StepBatches, accumulation_steps, collate, epoch_batches, load_corpus
 
 
 def test_dynamic_masking_statistics():
@@ -63,6 +63,24 @@ def test_sharding_covers_the_global_batch_once(assets):
     assert sum(got) == n_masked == int((whole[0]["labels"] != -100).sum())
 
 
+@pytest.mark.parametrize("batch, world, acc, max_rows, expected", [
+    (8, 1, 1, None, 1), (8, 1, 3, None, 3),  # as configured (StepBatches checks divisibility)
+    (8, 1, 1, 8, 1), (8, 1, 1, 4, 2), (8, 1, 1, 3, 4), (8, 2, 1, 2, 2), (8, 1, 2, 8, 2),
+    (192, 8, 1, 16, 2), (192, 3, 1, 30, 4), (192, 1, 1, 1, 192)])
+def test_accumulation_derived_from_max_device_batch(batch, world, acc, max_rows, expected):
+    got = accumulation_steps(batch, world, acc, max_rows)
+    assert got == expected
+    if max_rows is not None:
+        assert batch % (got * world) == 0 and batch // (got * world) <= max_rows
+
+
+def test_accumulation_cannot_split_unevenly():
+    with pytest.raises(ValueError, match="over 3 processes"):
+        accumulation_steps(8, 3, 1, 2)
+    with pytest.raises(ValueError, match="max_device_batch"):
+        accumulation_steps(8, 1, 1, 0)
+
+
 def test_bad_corpus_names_file_and_row(tmp_path):
     import pyarrow as pa
     table = pa.table({"input_ids": pa.array([[2, 5, 3], [2, 99, 3]], type=pa.list_(pa.int32()))})
@@ -76,20 +94,29 @@ def _final_weights(folder):
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_gradient_accumulation_equals_one_big_batch(assets, params, tmp_path):
+def test_gradient_accumulation_equals_one_big_batch(assets, params, tmp_path, monkeypatch):
+    """Configured or derived from max_device_batch, accumulation does not change the gradient."""
+    rows_seen = []
+    real_collate = data.collate
+    monkeypatch.setattr(data, "collate", lambda m, pad: rows_seen.append(len(m)) or real_collate(m, pad))
     outs = []
-    for acc in (1, 2):
+    # (gradient_accumulation, max_device_batch) -> rows of every micro-batch of the batch of 8
+    for acc, max_rows, micro_rows in ((1, None, 8), (2, None, 4), (1, 4, 4), (1, 3, 2), (2, 8, 4)):
         p = params
-        p["pretrain"]["engine"]["gradient_accumulation"] = acc
-        out = tmp_path / f"acc{acc}"
-        continual.run(p, "biocontinual", assets["teacher"], assets["corpus"], out, tmp_path / f"w{acc}")
+        p["pretrain"]["engine"].update(gradient_accumulation=acc, max_device_batch=max_rows)
+        out = tmp_path / f"acc{acc}_{max_rows}"
+        rows_seen.clear()
+        continual.run(p, "biocontinual", assets["teacher"], assets["corpus"], out, tmp_path / f"w{acc}_{max_rows}")
+        steps = p["pretrain"]["continual"]["biocontinual"]["train"]["steps"]
+        assert rows_seen == [micro_rows] * (steps * 8 // micro_rows), (acc, max_rows)
         outs.append(_final_weights(out))
-    for k in outs[0]:
-        if k.endswith("attention.self.key.bias"):
-            # Its exact gradient is zero (softmax ignores a per-query constant); Adam turns the
-            # rounding noise into lr-sized steps, so it differs with any change of summation order.
-            continue
-        torch.testing.assert_close(outs[0][k], outs[1][k], rtol=1e-4, atol=1e-5)
+    for other in outs[1:]:
+        for k in outs[0]:
+            if k.endswith("attention.self.key.bias"):
+                # Its exact gradient is zero (softmax ignores a per-query constant); Adam turns the
+                # rounding noise into lr-sized steps, so it differs with any change of summation order.
+                continue
+            torch.testing.assert_close(outs[0][k], other[k], rtol=1e-4, atol=1e-5)
     init = load_file(str(assets["teacher"] / "model.safetensors"))
     assert not torch.equal(init["bert.encoder.layer.0.output.dense.weight"],
                            outs[0]["bert.encoder.layer.0.output.dense.weight"])

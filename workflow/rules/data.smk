@@ -1,5 +1,28 @@
 # Raw sources -> canonical datasets -> tokenizers -> Arrow token files.
 
+from compactbio import prefetch as prefetch_mod
+
+
+# Downloads need the internet, which compute nodes often lack: under the SLURM
+# profile these run on the login node, where Snakemake itself runs.
+localrules:
+    fetch,
+    prefetch,
+
+
+rule prefetch:
+    """Everything a run downloads, on the login node (docs/cluster.md): every raw source of the grid
+    (the fetch jobs) and the scale's hub models into the shared HF cache, so that the cluster jobs
+    run with HF_HUB_OFFLINE=1.  No output: the hub step re-checks the cache on every call."""
+    input:
+        [graph.raw_dir(s) for s in prefetch_mod.raw_sources(PARAMS)],
+    log:
+        "logs/prefetch/prefetch.log",
+    conda:
+        ENV
+    shell:
+        "compactbio --log {log:q} prefetch --skip-data"
+
 
 rule fetch:
     output:
@@ -11,7 +34,7 @@ rule fetch:
     conda:
         ENV
     shell:
-        "compactbio --log {log} fetch --source {wildcards.source} --out {output}"
+        "compactbio --log {log:q} fetch --source {wildcards.source:q} --out {output:q}"
 
 
 rule prepare:
@@ -26,7 +49,7 @@ rule prepare:
     conda:
         ENV
     shell:
-        "compactbio --log {log} prepare --dataset {wildcards.dataset} --raw {input} --out {output}"
+        "compactbio --log {log:q} prepare --dataset {wildcards.dataset:q} --raw {input:q} --out {output:q}"
 
 
 rule tokenizer:
@@ -41,7 +64,7 @@ rule tokenizer:
     conda:
         ENV
     shell:
-        "compactbio --log {log} tokenizer --model {wildcards.base} --corpus {input.corpus} --out {output}"
+        "compactbio --log {log:q} tokenizer --model {wildcards.base:q} --corpus {input.corpus:q} --out {output:q}"
 
 
 rule tokenize:
@@ -57,4 +80,4 @@ rule tokenize:
     conda:
         ENV
     shell:
-        "compactbio --log {log} tokenize --tokenizer {input.tokenizer} --dataset {input.dataset} --out {output}"
+        "compactbio --log {log:q} tokenize --tokenizer {input.tokenizer:q} --dataset {input.dataset:q} --out {output:q}"

@@ -16,7 +16,7 @@ rule efficiency:
     conda:
         ENV
     shell:
-        "compactbio --log {log} efficiency --out {output}"
+        "compactbio --log {log:q} efficiency --out {output:q}"
 
 
 rule score_cost:
@@ -37,7 +37,7 @@ rule score_cost:
     conda:
         ENV
     shell:
-        "compactbio --log {log} score-cost --efficiency {input.efficiency} --runs runs/finetune --out {output}"
+        "compactbio --log {log:q} score-cost --efficiency {input.efficiency:q} --runs runs/finetune --out {output:q}"
 
 
 rule efficiency_study:

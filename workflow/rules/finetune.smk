@@ -32,6 +32,6 @@ for _task in ("ner", "re", "qa"):
         conda:
             ENV
         shell:
-            "compactbio --log {log} finetune --model {wildcards.model} --dataset {wildcards.dataset}"
-            " --seed {wildcards.seed} --model-dir {input.model} --data {input.data}"
-            " --prepared {input.prepared} --out {params.out}"
+            "compactbio --log {log:q} finetune --model {wildcards.model:q} --dataset {wildcards.dataset:q}"
+            " --seed {wildcards.seed:q} --model-dir {input.model:q} --data {input.data:q}"
+            " --prepared {input.prepared:q} --out {params.out:q}"

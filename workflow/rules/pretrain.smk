@@ -20,8 +20,8 @@ rule base_model:
     conda:
         ENV
     shell:
-        "compactbio --log {log} base-model --model {wildcards.model} --tokenizer {input.tokenizer}"
-        " --corpus {input.corpus} --out {output}"
+        "compactbio --log {log:q} base-model --model {wildcards.model:q} --tokenizer {input.tokenizer:q}"
+        " --corpus {input.corpus:q} --out {output:q}"
 
 
 rule distill:
@@ -40,8 +40,8 @@ rule distill:
     conda:
         ENV
     shell:
-        "compactbio --log {log} distill --model {wildcards.model} --teacher {input.teacher}"
-        " --corpus {input.corpus} --out {output}"
+        "compactbio --log {log:q} distill --model {wildcards.model:q} --teacher {input.teacher:q}"
+        " --corpus {input.corpus:q} --out {output:q}"
 
 
 rule continual:
@@ -60,5 +60,5 @@ rule continual:
     conda:
         ENV
     shell:
-        "compactbio --log {log} continual --model {wildcards.model} --init {input.init}"
-        " --corpus {input.corpus} --out {output}"
+        "compactbio --log {log:q} continual --model {wildcards.model:q} --init {input.init:q}"
+        " --corpus {input.corpus:q} --out {output:q}"

@@ -22,7 +22,7 @@ rule table:
     conda:
         ENV
     shell:
-        "compactbio --log {log} table --table {wildcards.table} --runs runs/finetune"
+        "compactbio --log {log:q} table --table {wildcards.table:q} --runs runs/finetune"
         " --prepared data/prepared --out results/tables"
 
 

@@ -6,6 +6,8 @@
 #
 #   snakemake --cores 2 task_distill_table
 
+import shlex
+
 from compactbio.taskdistill import jobs as taskdistill
 
 TD = PARAMS["task_distill"]
@@ -25,8 +27,8 @@ rule task_teacher:
     conda:
         ENV
     shell:
-        "compactbio --log {log} task-teacher --model-dir {input.model} --data {input.data}"
-        " --prepared {input.prepared} --out {output}"
+        "compactbio --log {log:q} task-teacher --model-dir {input.model:q} --data {input.data:q}"
+        " --prepared {input.prepared:q} --out {output:q}"
 
 
 rule task_student:
@@ -36,8 +38,11 @@ rule task_student:
         directory(f"{TD_RUNS}/{{student}}-{{mode}}-n{{n}}"),
     params:
         values=lambda w: taskdistill.stage_values(PARAMS, "task_student", student=w.student, mode=w.mode),
-        # the teacher (kd only) and a TinyBERT init, when params name one
-        optional=lambda w, input: "".join(f" --{k} {input[k]}" for k in ("teacher", "init") if k in input.keys()),
+        # the teacher (kd only) and a TinyBERT init, when params name one; quoted here, as the
+        # shell line's {x:q} fields are, because a flag that may be absent cannot be a {x:q} field
+        optional=lambda w, input: "".join(
+            f" --{k} {shlex.quote(input[k])}" for k in ("teacher", "init") if k in input.keys()
+        ),
     log:
         f"{TD_LOGS}/{{student}}-{{mode}}-n{{n}}.log",
     wildcard_constraints:
@@ -47,9 +52,9 @@ rule task_student:
     conda:
         ENV
     shell:
-        "compactbio --log {log} task-student --student {wildcards.student} --mode {wildcards.mode}"
-        " --augment {wildcards.n} --vocab {input.vocab}{params.optional} --data {input.data}"
-        " --prepared {input.prepared} --out {output}"
+        "compactbio --log {log:q} task-student --student {wildcards.student:q} --mode {wildcards.mode:q}"
+        " --augment {wildcards.n:q} --vocab {input.vocab:q}{params.optional} --data {input.data:q}"
+        " --prepared {input.prepared:q} --out {output:q}"
 
 
 rule task_table:
@@ -65,7 +70,7 @@ rule task_table:
     conda:
         ENV
     shell:
-        "compactbio --log {log} task-table --runs {params.runs} --out results/tables"
+        "compactbio --log {log:q} task-table --runs {params.runs:q} --out results/tables"
 
 
 rule task_distill_table:

@@ -32,12 +32,22 @@ class ChecksumError(DataError):
     """The downloaded bytes do not match the pinned SHA-256."""
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks (baseline files are tens of MB each)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return file_digest(path, "sha256")
+
+
+def md5_file(path: str | os.PathLike) -> str:
+    """MD5, only because NLM publishes MD5 digests beside its PubMed files; SHA-256 stays our own record."""
+    return file_digest(path, "md5")
 
 
 def _progress(total: int | None, initial: int, name: str):

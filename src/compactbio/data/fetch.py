@@ -9,7 +9,31 @@ A source entry has exactly one kind key:
   (or symlinked with ``link: true``), never downloaded;
 * ``hf_dataset: {name, revision, split, text_fields, max_documents}``: a hub
   dataset read as a text corpus, written as ``documents.txt`` (one document a
-  line); ``name`` may also be a local folder of parquet / JSON lines files.
+  line); ``name`` may also be a local folder of parquet / JSON lines files
+  (flat ``text`` / ``title`` + ``abstract`` records, or the ncbi/pubmed shape
+  with both nested under ``MedlineCitation.Article``).  A hub dataset that is
+  only a loading script (ncbi/pubmed is one: current ``datasets`` refuses to run
+  it and a snapshot holds no data files) stops with one line pointing here;
+* ``pubmed_baseline: {url, release, first, count, max_documents}``: NLM's
+  yearly PubMed baseline, files ``pubmed<release>n<NNNN>.xml.gz`` numbered
+  ``first`` .. ``first + count - 1`` under ``url`` (default
+  ``https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/``), stored as they are.
+
+The PubMed baseline.  Each file is verified against the ``.md5`` NLM publishes
+beside it (one line, ``MD5(pubmed26n0001.xml.gz)= <32 hex>``); a mismatch
+deletes the download and stops with one line naming the file and both digests.
+``prepare`` reads the XML (:mod:`.readers.corpus`): one title + abstract per
+line, citations without an abstract skipped, a later record of a PMID replacing
+an earlier one and ``DeleteCitation`` removing it (the rules of NLM's update
+files; a baseline itself holds each PMID once).  ``max_documents`` caps the
+prepared corpus, as it capped the ``hf_dataset`` corpus; since ``prepare``
+reads only the raw folder, fetch writes it there as ``CORPUS.json``.  The range
+is ``first`` + ``count`` rather than a ``[first, last]`` list because the
+rehearsal caps numbers, never lists (``count: 1`` is a one-file rehearsal).
+NLM keeps only the current release on its server and replaces it each
+December, so an old ``release`` answers HTTP 404: the error says to set the
+current one.  Files already in ``out`` whose MD5 still matches are reused, so
+widening the range downloads only the new files.
 
 Checksums.  Where ``sha256`` is pinned the download is verified against it.
 Where it is null the digest is *recorded* in ``out/SHA256SUMS`` (the
@@ -27,19 +51,28 @@ cache is deleted once the source is complete.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
 from ..io import atomic_dir
 from .archive import copy_or_link, extract
-from .download import download, sha256_file
+from .download import ChecksumError, download, md5_file, sha256_file
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
-KINDS = ("synthetic", "url", "files", "path", "hf_dataset")
+KINDS = ("synthetic", "url", "files", "path", "hf_dataset", "pubmed_baseline")
 SUMS = "SHA256SUMS"
+CORPUS_META = "CORPUS.json"  # read by readers.corpus: the corpus cap a source carries to prepare
+NLM_BASELINE = "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/"
+HUB_DATA = ("*.parquet", "*.jsonl", "*.xml.gz", "*.txt")  # what a hub snapshot may hold that we can read
+# NLM's .md5 is OpenSSL's style; the md5sum style is accepted too, for mirrors.
+_MD5_NLM = re.compile(r"^MD5\s*\((?P<name>[^()]+)\)\s*=\s*(?P<md5>[0-9a-fA-F]{32})$")
+_MD5_SUM = re.compile(r"^(?P<md5>[0-9a-fA-F]{32})\s+\*?(?P<name>\S+)$")
 
 
 def read_sums(folder: Path) -> dict[str, str]:
@@ -126,6 +159,37 @@ def _fetch_path(source: str, cfg, tmp: Path) -> dict[str, str]:
     return {}
 
 
+def _hub_files(name: str, revision: str | None) -> list[str]:
+    """The files of a hub dataset repository (one API call; tests replace it)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().list_repo_files(name, repo_type="dataset", revision=revision)
+    except OSError as exc:  # hub HTTP errors, offline mode and connection failures are all OSErrors
+        raise DataError(f"hf://datasets/{name}", f"cannot list the hub dataset's files: {exc}") from None
+
+
+def check_hub_files(name: str, files: list[str], with_datasets: bool = False) -> None:
+    """Stop early, with the way out, when a hub dataset has nothing we can read.
+
+    A loading-script dataset (ncbi/pubmed) holds only ``<name>.py`` and a card:
+    current ``datasets`` refuses to run the script and a snapshot finds no data,
+    which used to surface later as a bare "no documents found".  Without scripts,
+    other data files (csv, arrow) are left to ``datasets`` when it is installed.
+    """
+    from fnmatch import fnmatch
+
+    if any(fnmatch(Path(f).name, pat) for f in files for pat in HUB_DATA):
+        return
+    scripts = sorted(f for f in files if f.endswith(".py"))
+    if not scripts and with_datasets:
+        return
+    what = f"is a loading-script dataset ({', '.join(scripts)})" if scripts else "has no data files"
+    raise DataError(f"hf://datasets/{name}", f"{what} with nothing readable ({', '.join(HUB_DATA)}); current "
+                    "`datasets` no longer runs loading scripts. For PubMed use the `pubmed_baseline` source kind "
+                    "(NLM's XML files); or set hf_dataset.name to a local folder of parquet / JSON-lines dumps")
+
+
 def _hf_documents(cfg: dict, cache: Path):
     """Documents of a hub dataset: a local folder, the `datasets` library, or a hub snapshot."""
     from .readers.corpus import clean, iter_documents
@@ -135,9 +199,10 @@ def _hf_documents(cfg: dict, cache: Path):
         yield from iter_documents(Path(name).expanduser(), fields, limit)
         return
     try:
-        import datasets  # optional: handles script and parquet datasets alike
+        import datasets  # optional: streams parquet, csv, arrow ... (no longer loading scripts)
     except ImportError:
         datasets = None
+    check_hub_files(name, _hub_files(name, cfg.get("revision")), with_datasets=datasets is not None)
     if datasets is not None:
         ds = datasets.load_dataset(name, split=cfg.get("split", "train"), revision=cfg.get("revision"), streaming=True)
         n = 0
@@ -154,7 +219,7 @@ def _hf_documents(cfg: dict, cache: Path):
     from huggingface_hub import snapshot_download
 
     folder = snapshot_download(repo_id=name, repo_type="dataset", revision=cfg.get("revision"),
-                               local_dir=cache / "hub", allow_patterns=["*.parquet", "*.jsonl", "*.xml.gz", "*.txt"])
+                               local_dir=cache / "hub", allow_patterns=list(HUB_DATA))
     yield from iter_documents(Path(folder), fields, limit)
 
 
@@ -170,6 +235,97 @@ def _fetch_hf(source: str, cfg: dict, tmp: Path, cache: Path) -> dict[str, str]:
         raise DataError(cfg["name"], f"sources.{source}.hf_dataset: no documents found")
     logger.info("sources.%s: %d documents from %s", source, n, cfg["name"])
     return {"documents.txt": sha256_file(tmp / "documents.txt")}
+
+
+# ------------------------------------------------------------------ PubMed baseline
+def baseline_names(release: int, first: int, count: int) -> list[str]:
+    """NLM's file names: ``pubmed26n0001.xml.gz`` is release 26, file 1."""
+    return [f"pubmed{release:02d}n{n:04d}.xml.gz" for n in range(first, first + count)]
+
+
+def parse_md5(text: str, name: str, where: str) -> str:
+    """The digest in an NLM ``.md5`` file, checked to be about ``name``."""
+    line = text.strip()
+    m = _MD5_NLM.match(line) or _MD5_SUM.match(line)
+    if not m:
+        raise DataError(where, f"not an MD5 line (expected 'MD5({name})= <32 hex>'), got {line[:80]!r}")
+    if m["name"] != name:
+        raise DataError(where, f"the MD5 line is about {m['name']!r}, not {name!r}")
+    return m["md5"].lower()
+
+
+def _baseline_spec(source: str, cfg: dict) -> tuple[str, int, list[str]]:
+    key = f"sources.{source}.pubmed_baseline"
+    release, first, count = (cfg.get(k) for k in ("release", "first", "count"))
+    for k, v in (("release", release), ("first", first), ("count", count)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{key}.{k} must be a positive integer, got {v!r}")
+    if release > 99 or first + count - 1 > 9999:
+        raise ValueError(f"{key}: release is two digits and file numbers four (pubmed26n0001); got "
+                         f"release {release}, files {first}..{first + count - 1}")
+    url = cfg.get("url") or NLM_BASELINE
+    return url.rstrip("/") + "/", release, baseline_names(release, first, count)
+
+
+def _published_md5(url: str, name: str, cache: Path, release: int) -> str:
+    """Fetch ``<name>.md5`` (kept in the cache only while it is needed)."""
+    file = cache / f"{name}.md5"
+    try:
+        download(url + name + ".md5", file)
+    except DataError as exc:
+        if "HTTP 404" in exc.problem:
+            raise DataError(exc.path, f"{exc.problem}; NLM keeps only the current baseline and replaces it each "
+                                      f"December: is release {release} still the current one, and the file "
+                                      f"number within it?") from None
+        raise
+    try:
+        return parse_md5(file.read_text(encoding="ascii", errors="replace"), name, url + name + ".md5")
+    finally:
+        file.unlink(missing_ok=True)
+
+
+def _reuse(candidate: Path, file: Path) -> None:
+    """Hard-link a verified file from the previous output (it is deleted when the new one lands)."""
+    try:
+        os.link(candidate, file)
+    except OSError:
+        shutil.copy2(candidate, file)
+
+
+def _baseline_file(url: str, name: str, cache: Path, previous: Path, recorded: dict, release: int) -> tuple[Path, str]:
+    """One baseline file in the cache, MD5-verified; returns it and its SHA-256."""
+    expect = _published_md5(url, name, cache, release)
+    file = cache / name
+    if file.is_file() and md5_file(file) == expect:  # completed by an earlier, interrupted fetch
+        return file, sha256_file(file)
+    file.unlink(missing_ok=True)
+    if (previous / name).is_file() and md5_file(previous / name) == expect:
+        logger.info("%s: unchanged since the previous fetch (MD5 %s), reused", name, expect)
+        _reuse(previous / name, file)
+        return file, sha256_file(file)
+    digest = download(url + name, file, sha256=recorded.get(name))
+    got = md5_file(file)
+    if got != expect:
+        file.unlink()
+        raise ChecksumError(url + name, f"MD5 mismatch: NLM's {name}.md5 says {expect}, the download has {got}; "
+                                        "the file was deleted")
+    return file, digest
+
+
+def _fetch_baseline(source: str, cfg: dict, tmp: Path, cache: Path, recorded: dict, out: Path) -> dict[str, str]:
+    from tqdm.auto import tqdm
+
+    url, release, names = _baseline_spec(source, cfg)
+    got = {}
+    for name in tqdm(names, desc=f"{source} baseline files", unit="file", disable=None):
+        got[name] = _baseline_file(url, name, cache, out, recorded, release)  # all into the cache first
+    for name, (file, _) in got.items():
+        shutil.move(str(file), tmp / name)
+    if cfg.get("max_documents") is not None:
+        (tmp / CORPUS_META).write_text(json.dumps({"max_documents": cfg["max_documents"]}) + "\n", encoding="utf-8")
+    logger.info("sources.%s: %d PubMed baseline files (%s .. %s), each MD5-verified", source, len(names),
+                names[0], names[-1])
+    return {name: digest for name, (_, digest) in got.items()}
 
 
 def run(params: dict, source: str, out: Path) -> None:
@@ -207,6 +363,8 @@ def _run(source: str, cfg: dict, kind: str, out: Path, cache: Path, recorded: di
             elif kind == "path":
                 spec = cfg["path"] if isinstance(cfg["path"], dict) else {**cfg, "path": cfg["path"]}
                 sums = _fetch_path(source, spec, tmp)
+            elif kind == "pubmed_baseline":
+                sums = _fetch_baseline(source, cfg["pubmed_baseline"] or {}, tmp, cache, recorded, out)
             else:
                 sums = _fetch_hf(source, cfg["hf_dataset"], tmp, cache)
         if sums:

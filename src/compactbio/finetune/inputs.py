@@ -98,7 +98,49 @@ def check_same_tokenizer(model_dir: Path, inp: "Inputs") -> None:
                          f"but {Path(model_dir) / 'tokenizer.json'} has {ours[:12]}... (re-run tokenize with this model)")
 
 
-def load_inputs(data: Path, prepared: Path) -> Inputs:
+def task_of_prepared(prepared: Path) -> str:
+    """The task a prepared dataset is for (its ``meta.json``), checked to be fine-tunable."""
+    path = Path(prepared) / "meta.json"
+    task = _read_json(path).get("task")
+    if task not in COLUMNS:
+        raise ValueError(f"{path}: task {task!r} cannot be fine-tuned (expected ner, re or qa)")
+    return task
+
+
+def row_limits(hp: dict) -> dict[str, int | None]:
+    """Per-split caps from a job's hyperparameters (``max_train_rows``, ``max_eval_rows``; null: all)."""
+    ev = hp.get("max_eval_rows")
+    return {"train": hp.get("max_train_rows"), "validation": ev, "test": ev}
+
+
+def _keep_first(task: str, examples: list[dict], rows: dict[str, list], n: int) -> None:
+    """Keep the first ``n`` examples of a split (QA: the first ``n`` questions) and the rows made from them.
+
+    A prefix keeps every row's example index valid, so nothing is renumbered.
+    """
+    if task == "qa":
+        seen: dict[str, None] = {}
+        keep = len(examples)
+        for i, ex in enumerate(examples):
+            seen.setdefault(ex.get("question_id"), None)
+            if len(seen) > n:
+                keep = i
+                break
+    else:
+        keep = min(n, len(examples))
+    if keep >= len(examples):
+        return
+    del examples[keep:]
+    column = {"ner": "sentence", "qa": "example"}.get(task)
+    index = range(min(keep, len(rows["input_ids"]))) if column is None else \
+        [r for r, e in enumerate(rows[column]) if e < keep]
+    for name in rows:
+        values = rows[name]
+        rows[name] = [values[r] for r in index]
+
+
+def load_inputs(data: Path, prepared: Path, limits: dict[str, int | None] | None = None) -> Inputs:
+    """Read and check both views of a dataset; ``limits`` keeps the first N examples of a split."""
     data, prepared = Path(data), Path(prepared)
     pmeta = _read_json(prepared / "meta.json")
     tmeta = _read_json(data / "meta.json")
@@ -123,6 +165,8 @@ def load_inputs(data: Path, prepared: Path) -> Inputs:
         missing = [c for c in need if c not in rows]
         if missing:
             raise ValueError(f"{data / f'{split}.arrow'}: missing column(s) {missing}")
+        if (limits or {}).get(split):
+            _keep_first(task, inp.examples[split], rows, int(limits[split]))
         inp.rows[split] = rows
         if not rows["input_ids"]:
             raise ValueError(f"{data / f'{split}.arrow'}: no rows")
@@ -140,6 +184,8 @@ def load_inputs(data: Path, prepared: Path) -> Inputs:
                 ans = entry.get("answers") if isinstance(entry, dict) else None
                 if not isinstance(ans, list) or not all(isinstance(a, list) for a in ans):
                     raise ValueError(f"{path}: question {qid}: 'answers' must be a list of synonym lists")
+            if (limits or {}).get(split):
+                golden = {q: golden[q] for q in asked}   # score the questions kept, not the whole file
             inp.golden[split], inp.golden_paths[split] = golden, path
     return inp
 

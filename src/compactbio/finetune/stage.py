@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..io import atomic_dir, write_json, write_jsonl
 from .hparams import hyperparameters
-from .inputs import check_model_dir, check_same_tokenizer, load_inputs
+from .inputs import check_model_dir, check_same_tokenizer, load_inputs, row_limits, task_of_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     """Fine-tune ``model_dir`` on the tokenized ``data``, score with ``prepared``'s gold; return metrics."""
     model_dir, data, prepared, out = Path(model_dir), Path(data), Path(prepared), Path(out)
     check_model_dir(model_dir)
-    inp = load_inputs(data, prepared)
+    hp = hyperparameters(params, task_of_prepared(prepared), model)
+    inp = load_inputs(data, prepared, row_limits(hp))
     check_same_tokenizer(model_dir, inp)
-    hp = hyperparameters(params, inp.task, model)
     task = _task_module(inp.task)
     logger.info("fine-tuning %s on %s (%s, seed %d): %d train rows, lr %g, %d epochs",
                 model, dataset, inp.task, seed, inp.n_rows("train"), hp["learning_rate"], hp["epochs"])

@@ -116,6 +116,35 @@ def collate(masked: list[tuple[np.ndarray, np.ndarray]], pad_id: int) -> dict[st
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
+def accumulation_steps(batch_size: int, world: int, accumulation: int = 1,
+                       max_device_batch: int | None = None) -> int:
+    """Micro-batches per optimizer step for a global batch of ``batch_size`` on ``world`` ranks.
+
+    Without ``max_device_batch`` this is ``accumulation`` as configured (each
+    rank then takes ``batch_size / (accumulation x world)`` rows at a time).
+    With it, the global batch still stays ``batch_size`` -- so the
+    hyperparameters, the masks and the gradient do not depend on the hardware
+    -- and the count is the smallest one >= ``accumulation`` that splits the
+    batch evenly with at most ``max_device_batch`` rows per rank and
+    micro-batch: one setting fits a job on 1, 4 or 8 GPUs of a given memory.
+    Even splits keep every rank's shapes alike (DDP waits for the slowest).
+    """
+    if accumulation < 1 or world < 1:
+        raise ValueError(f"pretrain: gradient_accumulation {accumulation} and world size {world} must be >= 1")
+    if max_device_batch is None:
+        return accumulation
+    if max_device_batch < 1:
+        raise ValueError(f"pretrain.engine.max_device_batch: expected a positive integer, got {max_device_batch}")
+    if batch_size % world:
+        raise ValueError(f"pretrain: batch_size {batch_size} cannot be split evenly over {world} processes")
+    per_rank = batch_size // world
+    for a in range(max(accumulation, -(-per_rank // max_device_batch)), per_rank + 1):
+        if per_rank % a == 0:
+            return a
+    raise ValueError(f"pretrain: batch_size {batch_size} on {world} processes: no gradient accumulation "
+                     f">= {accumulation} divides the {per_rank} rows of each process evenly")
+
+
 class StepBatches:
     """The micro-batches one rank processes at one optimizer step, plus global counts."""
 

@@ -4,8 +4,10 @@ A *task* is an ``nn.Module`` whose ``forward(batch, norms)`` returns
 ``(loss, {term: value})``; it owns the trainable parameters (student and any
 projection) and keeps frozen things (the teacher) out of its parameters.  The
 loop does the rest: length-grouped batches, dynamic masking, gradient
-accumulation, DDP, AdamW with linear warm-up and decay, clipping, bf16
-autocast on CUDA, logging and exact resume from checkpoints.
+accumulation (configured, or derived from ``max_device_batch``), DDP, AdamW
+with linear warm-up and decay, clipping, bf16 autocast where the GPU has it
+(``precision``), logging with throughput and time left, and exact resume
+from checkpoints.
 
 Loss normalisation: every term is a mean over a whole *global* batch (all
 accumulation micro-batches on all ranks).  ``norms`` carries the global element
@@ -13,6 +15,12 @@ counts, each micro-batch contributes ``sum / global_count``, and the loss is
 multiplied by the world size because DDP averages gradients.  So one process
 with batch B, or 2 ranks with B/2 each, or 4 accumulation steps of B/4, all
 compute the same gradient.
+
+Collectives: NCCL moves only CUDA tensors and gloo CPU ones, so every tensor
+the engine hands to a collective goes through :func:`all_reduce_sum`, which
+puts it on :func:`collective_device` first.  The per-step loss totals stay on
+the training device (no host sync per micro-batch) and reach the host once per
+logged step.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import math
 import os
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,12 +43,13 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from ..io import atomic_dir, read_json, write_json
-from .data import StepBatches
+from .data import StepBatches, accumulation_steps
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint"
 LOG_FILE = "train_log.csv"
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -54,24 +64,38 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 100
     seed: int = 0
+    max_device_batch: int | None = None  # rows per rank and micro-batch; None: batch / (accumulation x world)
+    precision: str = "auto"  # auto | bf16 | fp32, see resolve_precision
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"pretrain.engine.precision: expected one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
 
     @classmethod
     def from_params(cls, train: dict, engine: dict) -> "TrainConfig":
         keys = ("warmup_fraction", "weight_decay", "max_grad_norm", "gradient_accumulation",
-                "checkpoint_every", "log_every", "seed")
+                "checkpoint_every", "log_every", "seed", "max_device_batch", "precision")
         return cls(steps=int(train["steps"]), batch_size=int(train["batch_size"]),
                    learning_rate=float(train["learning_rate"]),
                    **{k: engine[k] for k in keys if k in engine})
+
+    def accumulation(self, world: int) -> int:
+        """Micro-batches per optimizer step on ``world`` ranks (see :func:`data.accumulation_steps`)."""
+        return accumulation_steps(self.batch_size, world, self.gradient_accumulation, self.max_device_batch)
 
 
 def distributed() -> tuple[int, int]:
     """(world size, rank); joins the process group when started by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            # Bind the process to its GPU before NCCL starts, and tell NCCL which one, so
+            # barriers and object collectives do not guess a device from the rank.
+            torch.cuda.set_device(device())
+            dist.init_process_group("nccl", device_id=device())
+        else:
+            dist.init_process_group("gloo")
     return (dist.get_world_size(), dist.get_rank()) if dist.is_initialized() else (1, 0)
 
 
@@ -88,6 +112,67 @@ def is_main() -> bool:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def collective_device() -> torch.device:
+    """The device a tensor must be on to enter a collective: NCCL only moves CUDA tensors
+    (this process's GPU), gloo moves CPU ones; one process has no collectives (CPU)."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return device()
+    return torch.device("cpu")
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of ``tensor`` over all ranks, on :func:`collective_device` (``tensor`` itself
+    for one process).  The one door for tensors into collectives: a CPU tensor handed to
+    NCCL crashes the job at its first logged step, which CPU (gloo) tests cannot see."""
+    if not dist.is_initialized():
+        return tensor
+    out = tensor.detach().to(collective_device(), copy=True)
+    dist.all_reduce(out)
+    return out
+
+
+def all_gather_objects(obj) -> list:
+    """Every rank's ``obj``, in rank order.  Objects, not tensors: torch pickles them into
+    buffers on the current CUDA device itself, which :func:`distributed` has set."""
+    if not dist.is_initialized():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def resolve_precision(precision: str, dev: torch.device) -> str:
+    """``bf16`` or ``fp32`` for training on ``dev``.
+
+    ``auto`` is bf16 autocast on a GPU with native bf16 (Ampere and newer) and
+    fp32 otherwise, with a warning on a GPU: older GPUs (V100, T4) only emulate
+    bf16, slower than fp32, which ``is_bf16_supported()`` counts as support
+    unless asked not to.  ``bf16`` asked for on a GPU without it is an error
+    rather than a silent change of numerics; on CPU it means CPU autocast.  fp16
+    is not offered: it would need loss scaling (a GradScaler) to train safely.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"pretrain.engine.precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return "fp32"
+    if dev.type == "cuda":
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return "bf16"
+        if precision == "bf16":
+            raise ValueError(f"pretrain.engine.precision: bf16 requested but {dev} does not support bf16; "
+                             "set it to fp32 or auto")
+        logger.warning("%s does not support bf16: training in fp32 (pretrain.engine.precision: auto)", dev)
+        return "fp32"
+    return "bf16" if precision == "bf16" else "fp32"
+
+
+def autocast(precision: str, dev: torch.device):
+    """The autocast context for a resolved precision (a no-op for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _param_groups(module: torch.nn.Module, weight_decay: float):
@@ -124,10 +209,7 @@ def _set_rng_state(state: dict) -> None:
 def save_checkpoint(workdir: Path, module, optimizer, scheduler, step: int, cfg: TrainConfig,
                     params_hash: str) -> None:
     """Model (safetensors), optimizer/scheduler/RNG/data position (weights-only .pt), meta JSON."""
-    rngs = [_rng_state()]
-    if dist.is_initialized():
-        rngs = [None] * dist.get_world_size()
-        dist.all_gather_object(rngs, _rng_state())
+    rngs = all_gather_objects(_rng_state())
     if is_main():
         with atomic_dir(workdir / CHECKPOINT) as tmp:
             save_model(module, str(tmp / "model.safetensors"))
@@ -192,12 +274,70 @@ class _CsvLog:
         self.f.close()
 
 
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``4m05s`` or ``12s``: short for a log line, fine enough to check a SLURM time limit."""
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    return f"{m}m{sec:02d}s" if m else f"{sec}s"
+
+
+class _Throughput:
+    """Tokens per second since the previous log line and time left at this run's mean step time.
+
+    Tokens are the real (unpadded) tokens of the global batch, counted on the
+    host from the batch plan; read only after the loss totals reached the host,
+    which waits for the GPU, so the clock is not ahead of the work.
+    """
+
+    def __init__(self, start: int, steps: int):
+        self.start, self.steps, self.tokens = start, steps, 0
+        self.t0 = self.t_last = time.perf_counter()
+
+    def add(self, tokens: int) -> None:
+        self.tokens += tokens
+
+    def report(self, done: int) -> str:
+        now = time.perf_counter()
+        rate = self.tokens / max(now - self.t_last, 1e-9)
+        eta = (now - self.t0) / max(1, done - self.start) * (self.steps - done)
+        self.tokens, self.t_last = 0, now
+        return f"{rate:.0f} tok/s, eta {format_duration(eta)}"
+
+
+def _accumulate(model, micro: list, step_norms: dict, world: int, dev: torch.device, precision: str,
+                term_names: list[str]) -> torch.Tensor:
+    """Forward and backward over one step's micro-batches, gradients synced on the last one.
+
+    Returns this rank's ``[loss, *terms]`` totals as a float64 tensor on
+    ``dev``: adding on the device instead of ``float(loss)`` per micro-batch
+    spares a GPU sync each time.
+    """
+    totals = torch.zeros(1 + len(term_names), dtype=torch.float64, device=dev)
+    for i, batch in enumerate(micro):
+        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+        sync = i == len(micro) - 1 or world == 1
+        with contextlib.nullcontext() if sync else model.no_sync():
+            with autocast(precision, dev):
+                loss, terms = model(batch, step_norms)
+            (loss * world).backward()
+        totals[0] += loss.detach()
+        for j, name in enumerate(term_names):
+            if name in terms:
+                totals[1 + j] += torch.as_tensor(terms[name], device=dev).detach()
+    return totals
+
+
 def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: Callable[[int, list], dict],
           workdir: Path, params_hash: str, term_names: list[str]) -> torch.nn.Module:
     """Train ``task`` for ``cfg.steps`` optimizer steps; returns it (unwrapped) on every rank."""
     workdir = Path(workdir)
     world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_initialized() else (1, 0)
     dev = device()
+    precision = resolve_precision(cfg.precision, dev)
+    logger.info("training on %s in %s (pretrain.engine.precision: %s)", dev, precision, cfg.precision)
     task.to(dev)
     task.train()
     optimizer = torch.optim.AdamW(_param_groups(task, cfg.weight_decay), lr=cfg.learning_rate)
@@ -210,28 +350,15 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             task, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
-                else contextlib.nullcontext())
     log = _CsvLog(workdir / LOG_FILE, start, term_names) if rank == 0 else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="pretrain",
                disable=rank != 0 or None, dynamic_ncols=True)
+    speed = _Throughput(start, cfg.steps)
     try:
         for step in bar:
             micro, n_masked, lengths = batches(step)
-            step_norms = norms(n_masked, lengths)
-            totals = torch.zeros(1 + len(term_names), dtype=torch.float64)
-            for i, batch in enumerate(micro):
-                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-                sync = i == len(micro) - 1 or world == 1
-                ctx = contextlib.nullcontext() if sync else model.no_sync()
-                with ctx:
-                    with autocast:
-                        loss, terms = model(batch, step_norms)
-                    (loss * world).backward()
-                totals[0] += float(loss.detach())
-                for j, name in enumerate(term_names):
-                    if name in terms:
-                        totals[1 + j] += float(terms[name])
+            totals = _accumulate(model, micro, norms(n_masked, lengths), world, dev, precision, term_names)
+            speed.add(int(sum(lengths)))
             if cfg.max_grad_norm and cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.max_grad_norm)
             optimizer.step()
@@ -239,16 +366,11 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
             optimizer.zero_grad(set_to_none=True)
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps or done == 1:
-                if world > 1:
-                    dist.all_reduce(totals)  # each rank holds its share of the global means
+                # each rank holds its share of the global means; one host transfer per logged step
+                values = all_reduce_sum(totals).tolist()
                 if log is not None:
-                    row = {"step": done, "loss": f"{totals[0].item():.6f}",
-                           "lr": f"{scheduler.get_last_lr()[0]:.3e}"}
-                    row.update({n: f"{totals[1 + j].item():.6f}" for j, n in enumerate(term_names)})
-                    log.write(row)
-                    bar.set_postfix(loss=f"{totals[0].item():.4f}")
-                    logger.info("step %d/%d loss %.4f %s", done, cfg.steps, totals[0].item(),
-                                " ".join(f"{n}={totals[1 + j].item():.4f}" for j, n in enumerate(term_names)))
+                    _log_step(log, bar, done, cfg.steps, values, scheduler.get_last_lr()[0], term_names,
+                              speed.report(done))
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 save_checkpoint(workdir, task, optimizer, scheduler, done, cfg, params_hash)
     finally:
@@ -256,3 +378,14 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
             log.close()
     task.eval()
     return task
+
+
+def _log_step(log: _CsvLog, bar, done: int, steps: int, values: list[float], lr: float,
+              term_names: list[str], speed: str) -> None:
+    """One train_log.csv row (deterministic: no timings) and one log line (with timings)."""
+    row = {"step": done, "loss": f"{values[0]:.6f}", "lr": f"{lr:.3e}"}
+    row.update({n: f"{values[1 + j]:.6f}" for j, n in enumerate(term_names)})
+    log.write(row)
+    bar.set_postfix(loss=f"{values[0]:.4f}")
+    terms = "".join(f" {n}={values[1 + j]:.4f}" for j, n in enumerate(term_names))
+    logger.info("step %d/%d loss %.4f%s %s", done, steps, values[0], terms, speed)

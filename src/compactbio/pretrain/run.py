@@ -43,7 +43,11 @@ def run_engine(params: dict, task, tokenizer, corpus: Path, train_cfg: dict, wor
     masker = Masker(mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
                     special_ids=tuple(tokenizer.all_special_ids),
                     probability=float(engine.get("mask_probability", 0.15)))
-    batches = StepBatches(rows, cfg.batch_size, cfg.gradient_accumulation, world, rank, cfg.seed,
+    accumulation = cfg.accumulation(world)
+    logger.info("global batch %d = %d process(es) x %d micro-batch(es) of %d rows (max_device_batch: %s)",
+                cfg.batch_size, world, accumulation, -(-cfg.batch_size // (world * accumulation)),
+                cfg.max_device_batch)
+    batches = StepBatches(rows, cfg.batch_size, accumulation, world, rank, cfg.seed,
                           masker, tokenizer.pad_token_id)
     train(task, batches, cfg, task.norms, Path(workdir), params_hash, term_names)
     barrier()

@@ -85,14 +85,28 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def not_results_note(params: dict) -> str | None:
+    """A rehearsal's numbers come from capped work: say so in every table, so none is mistaken for a result."""
+    if params.get("scale") == "paper" and (params.get("rehearsal") or {}).get("enabled"):
+        return ("Rehearsal of paper scale (params.yaml rehearsal.enabled): paper-size models and real data, "
+                "but training and evaluation are capped, so these scores are not results.")
+    return None
+
+
 def build(params: dict, table: str, runs: Path, prepared: Path) -> tuple[Table, list[dict]]:
     spec = _spec(params, table)
     _check(required_inputs(params, table, runs, prepared))
     if spec["kind"] == "datasets":
-        return datasets.build(params, table, Path(prepared))
-    results = Results(Path(runs), params["grid"]["seeds"])
-    builder = {"scores": scores.build, "reported": reported.build, "retention": retention.build}[spec["kind"]]
-    return builder(params, table, results)
+        tab, rows = datasets.build(params, table, Path(prepared))
+    else:
+        results = Results(Path(runs), params["grid"]["seeds"])
+        builder = {"scores": scores.build, "reported": reported.build, "retention": retention.build}[spec["kind"]]
+        tab, rows = builder(params, table, results)
+    note = not_results_note(params)
+    if note:
+        tab.caption = f"REHEARSAL: {tab.caption}"
+        tab.notes.insert(0, note)
+    return tab, rows
 
 
 def render(params: dict, tab: Table, rows: list[dict]) -> dict[str, str]:

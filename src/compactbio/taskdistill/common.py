@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..finetune.inputs import Inputs, load_inputs
+from ..finetune.inputs import Inputs, load_inputs, row_limits
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,12 @@ def tokenizer_sha256(folder: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_checked(data: Path, prepared: Path, vocab_dir: Path) -> Inputs:
-    """The tokenized splits, checked to come from ``vocab_dir``'s tokenizer (else positions would not align)."""
-    inp = load_inputs(Path(data), Path(prepared))
+def load_checked(data: Path, prepared: Path, vocab_dir: Path, hp: dict | None = None) -> Inputs:
+    """The tokenized splits, checked to come from ``vocab_dir``'s tokenizer (else positions would not align).
+
+    ``hp``'s ``max_train_rows`` / ``max_eval_rows`` keep the first N sentences of each split.
+    """
+    inp = load_inputs(Path(data), Path(prepared), row_limits(hp or {}))
     if inp.task != "ner":
         raise ValueError(f"{Path(prepared) / 'meta.json'}: task {inp.task!r}; task distillation needs an NER set")
     from ..io import read_json
@@ -98,8 +101,9 @@ def load_checked(data: Path, prepared: Path, vocab_dir: Path) -> Inputs:
     return inp
 
 
-def train_features(params: dict, prepared: Path, vocab_dir: Path, labels: list[str], n: int) -> tuple[list[dict], dict]:
-    """The training split augmented ``n``-fold and tokenized with the teacher's tokenizer.
+def train_features(params: dict, prepared: Path, vocab_dir: Path, labels: list[str], n: int,
+                   max_rows: int | None = None) -> tuple[list[dict], dict]:
+    """The training split (its first ``max_rows`` sentences) augmented ``n``-fold and tokenized with the teacher's tokenizer.
 
     Returns the features (``input_ids``, ``labels`` per row) and counts for the
     metrics (sentences and mentions before and after augmentation).
@@ -111,6 +115,8 @@ def train_features(params: dict, prepared: Path, vocab_dir: Path, labels: list[s
     acfg = td.get("augment") or {}
     path = Path(prepared) / "train.jsonl"
     rows = A.read_rows(path)
+    if max_rows:
+        rows = rows[:int(max_rows)]
     bad = sorted({t for r in rows for t in r["tags"]} - set(labels))
     if bad:
         raise ValueError(f"{path}: tags {bad} are not in the dataset labels {labels}")

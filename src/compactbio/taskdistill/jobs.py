@@ -63,6 +63,10 @@ def student_inputs(raw: dict, student: str, distill: bool) -> dict[str, str]:
 
 def stage_keys(raw: dict, rule: str, **w) -> list[str]:
     """The params keys a job reads: a change to any of them reruns it, and nothing else does."""
+    return graph.with_rehearsal(raw, _stage_keys(raw, rule, **w))
+
+
+def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
     if rule == "task_teacher":
         return ["scale", "task_distill.seed", "task_distill.teacher_training", "task_distill.latency"]
     if rule == "task_student":
@@ -77,12 +81,15 @@ def stage_keys(raw: dict, rule: str, **w) -> list[str]:
 
 
 def stage_values(raw: dict, rule: str, **w) -> str:
+    """Snakemake's params trigger; as in :func:`compactbio.workflow.graph.stage_values`, the resolved
+    values carry the rehearsal caps, so the raw `rehearsal` section is left out."""
     res = resolve(raw)
-    return json.dumps({k: lookup(res, k) for k in stage_keys(raw, rule, **w)}, sort_keys=True, default=str)
+    keys = [k for k in stage_keys(raw, rule, **w) if k != "rehearsal"]
+    return json.dumps({k: lookup(res, k) for k in keys}, sort_keys=True, default=str)
 
 
 def _cmd(stage: str, log: str, *args: str) -> str:
-    return " ".join(["compactbio", "--log", log, stage, *args])
+    return graph._cmd(stage, log, *args)   # one quoting rule for every DVC command
 
 
 def teacher_job(raw: dict):

@@ -80,10 +80,10 @@ def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: 
     augment = int(augment)
     if distill and teacher is None:
         raise ValueError("task-student: --teacher is required with distillation")
-    inp = common.load_checked(data, prepared, vocab)
+    inp = common.load_checked(data, prepared, vocab, hp)
     seed = int(td["seed"])
     common.setup_torch(seed, hp["num_threads"])
-    feats, counts = common.train_features(params, prepared, vocab, inp.labels, augment)
+    feats, counts = common.train_features(params, prepared, vocab, inp.labels, augment, hp.get("max_train_rows"))
 
     loss_cfg = LossConfig(alpha=float(td["loss"]["alpha"]), temperature=float(td["loss"]["temperature"]))
     if student == "tinybert":

@@ -10,6 +10,7 @@ list the same jobs, commands, inputs and outputs.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 import yaml
@@ -91,7 +92,22 @@ def tokenize_keys(raw: dict, dataset: str) -> list[str]:
 
 
 def stage_keys(raw: dict, rule: str, **w) -> list[str]:
-    """The params.yaml keys a job reads: a change to any of them reruns it, and nothing else does."""
+    """The params.yaml keys a job reads: a change to any of them reruns it, and nothing else does.
+
+    Every job that reads ``scale`` also reads ``rehearsal``, whose caps apply at paper scale.
+    """
+    keys = _stage_keys(raw, rule, **w)
+    return with_rehearsal(raw, keys)
+
+
+def with_rehearsal(raw: dict, keys: list[str]) -> list[str]:
+    if "rehearsal" in raw and "scale" in keys and "rehearsal" not in keys:
+        i = keys.index("scale") + 1
+        keys = [*keys[:i], "rehearsal", *keys[i:]]
+    return keys
+
+
+def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
     if rule == "fetch":
         return ["scale", f"sources.{w['source']}"]
     if rule == "prepare":
@@ -114,8 +130,8 @@ def stage_keys(raw: dict, rule: str, **w) -> list[str]:
                 *[f"efficiency.{k}" for k in raw.get("efficiency", {}) if k not in ("score_cost", "reference")]]
     if rule == "score_cost":
         return ["scale", "grid", "models", "efficiency.reference", "efficiency.score_cost"]
-    if rule == "table":
-        return ["tables.style", f"tables.{w['table']}", "models", "datasets"]
+    if rule == "table":   # scale and rehearsal: the tables say when they hold demo or rehearsal numbers
+        return ["scale", "tables.style", f"tables.{w['table']}", "models", "datasets"]
     raise KeyError(rule)
 
 
@@ -126,7 +142,13 @@ def stage_values(raw: dict, rule: str, **w) -> str:
     from ..params import lookup
 
     res = resolve(raw)
-    return json.dumps({k: lookup(res, k) for k in stage_keys(raw, rule, **w)}, sort_keys=True, default=str)
+    # The other keys' resolved values already carry the rehearsal caps, so a cap reruns only the jobs it
+    # changes; the tables read the switch itself (their rehearsal label).  DVC, which compares raw
+    # values, reruns every job that declares `rehearsal` instead.
+    keys = [k for k in stage_keys(raw, rule, **w) if k != "rehearsal"]
+    if rule == "table" and "rehearsal" in raw:
+        keys.append("rehearsal.enabled")
+    return json.dumps({k: lookup(res, k) for k in keys}, sort_keys=True, default=str)
 
 
 # ------------------------------------------------------------------ table inputs
@@ -177,7 +199,14 @@ def score_cost_inputs(raw: dict) -> list[str]:
 
 # ------------------------------------------------------------------ the graph
 def _cmd(stage: str, log: str, *args: str) -> str:
-    return " ".join(["compactbio", "--log", log, stage, *args])
+    """A stage's command line, as DVC hands it to the shell.
+
+    Every word is ``shlex.quote``d, as the Snakemake rules quote theirs with
+    ``{x:q}``: ids are validated against the schema's id pattern, but a
+    command must stay one command even if a value slipped past it.  Plain ids
+    and paths need no quotes, so the text (and dvc.yaml) is unchanged for them.
+    """
+    return " ".join(shlex.quote(str(a)) for a in ["compactbio", "--log", log, stage, *args])
 
 
 def jobs(raw: dict) -> list[Job]:
