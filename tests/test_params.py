@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -80,3 +81,103 @@ def test_both_front_ends_refuse_before_any_job(tmp_path, raw_params, mutate, cop
 def test_dvc_yaml_is_current(root):
     """dvc.yaml is rendered from params.yaml; a stale copy would run a different grid."""
     assert (root / "dvc.yaml").read_text() == render_dvc_yaml(load_params(root / "params.yaml"))
+
+
+# ------------------------------------------------ issue 14, item 6: values the schema alone let through
+def line_of(path, needle, nth=1):
+    hits = [i for i, text in enumerate(path.read_text().splitlines(), 1) if needle in text]
+    return hits[nth - 1]
+
+
+@pytest.mark.parametrize("value, problem", [
+    (0, "less than or equal to the minimum of 0"),
+    (-1.0e-5, "less than or equal to the minimum of 0"),
+    (float("nan"), "a learning rate must be a finite number > 0"),
+    (float("inf"), "a learning rate must be a finite number > 0"),
+    ({"demo": 2.0e-3, "paper": 0.0}, "less than or equal to the minimum of 0"),
+])
+def test_learning_rate_must_be_positive_and_finite(tmp_path, raw_params, value, problem):
+    raw_params["finetune"]["ner"]["learning_rate"] = value
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert "finetune.ner.learning_rate" in msg and problem in msg
+    assert re.search(rf"{re.escape(str(path))}:\d+: 'finetune\.ner\.learning_rate", msg)
+
+
+def test_nan_learning_rate_by_model_names_its_line(tmp_path, raw_params):
+    raw_params["finetune"]["re"]["learning_rate_by_model"]["mobilebert"] = float("nan")
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError, match=r"finetune\.re\.learning_rate_by_model\.mobilebert.*finite number > 0"):
+        load_params(path)
+
+
+def test_duplicate_key_names_both_lines(tmp_path, root):
+    text = (root / "params.yaml").read_text()
+    assert "\n    learning_rate: {demo: 2.0e-3, paper: 5.0e-5}\n" in text
+    text = text.replace("\n    learning_rate: {demo: 2.0e-3, paper: 5.0e-5}\n",
+                        "\n    learning_rate: {demo: 2.0e-3, paper: 5.0e-5}\n    learning_rate: 1.0\n", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    first = line_of(path, "learning_rate: {demo: 2.0e-3, paper: 5.0e-5}")
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert f"{path}:{first + 1}: duplicate key 'learning_rate' (first at line {first})" in msg
+
+
+def test_duplicate_key_inside_a_flow_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("scale: demo\ngrid: {models: [a], models: [b]}\n")
+    with pytest.raises(ParamsError, match=rf"{path}:2: duplicate key 'models'"):
+        load_params(path)
+
+
+def test_unknown_model_in_learning_rate_by_model(tmp_path, raw_params):
+    raw_params["finetune"]["qa"]["learning_rate_by_model"]["tinybret"] = 1.0e-4
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert (f"{path}:{line_of(path, 'tinybret')}: 'finetune.qa.learning_rate_by_model.tinybret': "
+            "unknown model 'tinybret'") in str(err.value)
+
+
+def test_unknown_dataset_in_dataset_names(tmp_path, raw_params):
+    raw_params["tables"]["style"]["dataset_names"]["ncbi-disaese"] = "NCBI"
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert (f"{path}:{line_of(path, 'ncbi-disaese')}: 'tables.style.dataset_names.ncbi-disaese': "
+            "unknown dataset 'ncbi-disaese'") in str(err.value)
+
+
+@pytest.mark.parametrize("where, value", [
+    ("path", "/etc"), ("path", "../../secrets"), ("path", "datasets/../../x"), ("path", "~/data"),
+    ("files", "../golden.json"),
+])
+def test_dataset_paths_stay_inside_the_raw_folder(tmp_path, raw_params, where, value):
+    if where == "path":
+        raw_params["datasets"]["ncbi-disease"]["path"] = value
+        key = "datasets.ncbi-disease.path"
+    else:
+        raw_params["datasets"]["bioasq7b"]["files"]["golden"] = value
+        key = "datasets.bioasq7b.files.golden"
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert f"'{key}': {value!r} leaves the source's raw folder" in msg and "`path:` source" in msg
+    assert f"{path}:{line_of(path, value)}:" in msg
+
+
+def test_file_urls_in_sources_are_refused(tmp_path, raw_params):
+    raw_params["sources"]["biobert"]["paper"]["url"] = "file:///home/me/datasets.tar.gz"
+    raw_params["sources"]["chemprot"]["paper"]["files"][1]["url"] = "file:///etc/passwd"
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert f"{path}:{line_of(path, 'datasets.tar.gz')}: 'sources.biobert.paper.url'" in msg
+    assert "'sources.chemprot.paper.files[1].url': 'file:///etc/passwd': only http:// and https://" in msg
+    assert msg.count("`path:` source") == 2

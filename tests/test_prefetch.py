@@ -264,7 +264,7 @@ for m in ("biobert", "tinybert"):
 
 def test_prefetch_downloads_through_the_hub_endpoints_and_jobs_then_load_offline(tmp_path, raw_params, fake_hub):
     local = tiny_repo(tmp_path / "repos/local", safetensors=True)
-    proj = paper_project(tmp_path, raw_params, {"biobert": "test-org/tiny-bin", "distilbert": "test-org/tiny-st",
+    proj = paper_project(tmp_path, raw_params, {"biobert": "test-org/tiny-bin", "biobert_v12": "test-org/tiny-bin", "distilbert": "test-org/tiny-st",
                                                 "tinybert": "test-org/tiny-st", "mobilebert": str(local)})
     hf_home = tmp_path / "hf"
     env = {"HF_HOME": str(hf_home), "HF_ENDPOINT": fake_hub.url, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",

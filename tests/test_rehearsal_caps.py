@@ -51,6 +51,8 @@ def test_rehearsal_applies_only_at_paper_scale_and_only_when_enabled(raw_params)
 
 def test_a_cap_that_names_nothing_or_no_amount_is_an_error(tmp_path, raw_params):
     raw_params["rehearsal"]["caps"]["pretrain.distill.*.train.stpes"] = 2
+    load_params(write(tmp_path, raw_params))    # checked only when the rehearsal is on
+    raw_params["rehearsal"]["enabled"] = True
     with pytest.raises(ParamsError, match=r"rehearsal\.caps\.pretrain\.distill\.\*\.train\.stpes': matches no key"):
         load_params(write(tmp_path, raw_params))
     del raw_params["rehearsal"]["caps"]["pretrain.distill.*.train.stpes"]

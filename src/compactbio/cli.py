@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default params.yaml)")
     parser.add_argument("--log", default=None, help="also write the log to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true",
+                        help="on failure, show the Python traceback instead of the one-line message")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (_, help_text, options) in STAGES.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -185,16 +188,173 @@ def _dvc_yaml(params_path: Path, out: Path, check: bool) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ one error path
+# Every failure a user can cause ends in ONE line: the file (and line or record
+# where there is one), the problem, what to do; exit status 1 (2 for params);
+# no traceback unless --debug.  Stages raise ValueError (DataError) with the file
+# already in the text; what they do not catch is classified here.
+DISK_FULL = ("no space left on device", "storagefull", "disk quota exceeded", "file write failed",
+             "errno 28", "os error 28", "code: 28")
+INPUT_FLAGS = ("params", "source", "raw", "dataset", "tokenizer", "corpus", "teacher", "init", "model_dir", "data",
+               "prepared", "runs", "efficiency", "workdir")
+MODEL_DIRS = ("tokenizer", "model_dir", "teacher", "init")
+CHECKPOINT_DIR = "checkpoint"   # pretrain.engine.CHECKPOINT (not imported: that pulls in torch)
+
+
+class InputError(ValueError):
+    """An input file that a stage would fail on deep inside a library, found before the stage runs."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _inputs(args) -> str:
+    given = [f"{_flag(k)} {v}" for k in INPUT_FLAGS if (v := getattr(args, k, None)) is not None and k != "params"]
+    return ", ".join(given)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    if type(exc).__name__ == "RuntimeError" and "inline_container" in text and \
+            ("unexpected pos" in text or "writing" in text):
+        return True  # torch.save on a full disk: "PytorchStreamWriter failed writing" / "unexpected pos N vs M"
+    return type(exc).__name__ in ("SafetensorError", "RuntimeError", "OSError") and any(m in text for m in DISK_FULL)
+
+
+def _hub_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("huggingface_hub")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_failure(stage: str, exc: BaseException, args) -> str:
+    """The one line a failed stage ends with."""
+    out = getattr(args, "out", None)
+    name = type(exc).__name__
+    if _is_disk_full(exc):
+        where = getattr(exc, "filename", None) or out or "the output folder"
+        return (f"{stage} failed: {where}: no space left on device ({name}: {_one_line(exc)}); free disk space "
+                f"or point --out at another disk, and rerun (the unfinished output was removed)")
+    if stage == "rehearsal" and isinstance(exc, RuntimeError):
+        return f"{stage} failed: {_one_line(exc)}"
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        where = exc.filename or out
+        return (f"{stage} failed: {where}: a part of this path is a file, not a folder; choose an --out "
+                "whose parent folders are folders")
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
+        return f"{stage} failed: {exc.filename}: {exc.strerror}; check the path (inputs: {_inputs(args)})"
+    if _hub_error(exc):
+        return (f"{stage} failed: Hugging Face hub: {name}: {_one_line(exc)}; check the `hub` id and `revision` "
+                "in params.yaml (pretrain.base), the network, and HF_HUB_OFFLINE (run `compactbio prefetch` "
+                "on a machine with network access first)")
+    if isinstance(exc, (ValueError, FileNotFoundError, KeyError)):
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        text = _one_line(msg) if not isinstance(exc, ParamsError) else str(msg)
+        return f"{stage} failed: {text}"
+    return (f"{stage} failed: {name}: {_one_line(exc)} (while reading {_inputs(args) or 'its inputs'}; "
+            f"this looks like malformed input: check those files, or rerun with --debug for the traceback)")
+
+
+def _bad(path: Path, problem: str, fix: str) -> InputError:
+    return InputError(f"{path}: {problem}; {fix}")
+
+
+def _check_safetensors(path: Path, fix: str) -> None:
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = path.stat().st_size
+            if len(head) < 8:
+                raise _bad(path, "truncated safetensors file (no header)", fix)
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, 100 << 20):
+                raise _bad(path, f"corrupt safetensors header (claims {n} bytes in a {size}-byte file)", fix)
+            header = json.loads(f.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except InputError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise _bad(path, f"corrupt safetensors header ({_one_line(exc)})", fix) from None
+    if 8 + n + end > size:
+        raise _bad(path, f"truncated safetensors file ({size} bytes, its header needs {8 + n + end})", fix)
+
+
+def _check_json(path: Path, fix: str) -> None:
+    try:
+        json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(f"{path}{line}: corrupt or truncated JSON ({_one_line(getattr(exc, 'msg', exc))}); "
+                         f"{fix}") from None
+
+
+def _check_torch_zip(path: Path, fix: str) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:  # reads the central directory only
+            if not any(n.endswith("data.pkl") for n in zf.namelist()):
+                raise _bad(path, "not a torch.save file (no data.pkl)", fix)
+    except zipfile.BadZipFile as exc:
+        raise _bad(path, f"corrupt or truncated torch checkpoint ({exc})", fix) from None
+
+
+def check_inputs(args) -> None:
+    """Open the model-side files a stage hands to torch / safetensors / tokenizers, whose own errors name no
+    file: tokenizer.json, config.json, model.safetensors, and a checkpoint's state.pt.  Cheap: headers only."""
+    for key in MODEL_DIRS:
+        folder = getattr(args, key, None)
+        if folder is None or not Path(folder).is_dir():
+            continue
+        folder = Path(folder)
+        fix = f"rebuild it: delete {folder} and rerun the job that makes it"
+        for name in ("tokenizer.json", "config.json"):
+            if (folder / name).is_file():
+                _check_json(folder / name, fix)
+        if (folder / "model.safetensors").is_file():
+            _check_safetensors(folder / "model.safetensors", fix)
+    workdir = getattr(args, "workdir", None)
+    ckpt = Path(workdir) / CHECKPOINT_DIR if workdir is not None else None
+    if ckpt is not None and ckpt.is_dir():
+        fix = f"delete {ckpt} to start this pre-training from its beginning (or restore a good copy)"
+        if (ckpt / "model.safetensors").is_file():
+            _check_safetensors(ckpt / "model.safetensors", fix)
+        if (ckpt / "state.pt").is_file():
+            _check_torch_zip(ckpt / "state.pt", fix)
+        if (ckpt / "meta.json").is_file():
+            _check_json(ckpt / "meta.json", fix)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Pre-training stages that see several GPUs re-exec themselves under torchrun (one process per GPU).
     args.log = launch.torchrun_if_multi_gpu(args.stage, args.log, argv)
     setup_logging(args.log, logging.DEBUG if args.verbose else logging.INFO)
     try:
-        params = load_resolved(args.params)
+        return _main(args)
     except ParamsError as exc:
+        if args.debug:
+            raise
         log.error("%s", exc)
         return 2
+    except Exception as exc:  # the last resort: one line, never a traceback (unless --debug)
+        if args.debug:
+            raise
+        log.error("%s", describe_failure(args.stage, exc, args))
+        return 1
+
+
+def _main(args) -> int:
+    params = load_resolved(args.params)
     if args.stage == "check-params":
         log.info("%s is valid (scale: %s)", args.params, params["scale"])
         return 0
@@ -207,26 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "rehearsal":
         from .workflow import rehearsal
 
-        try:
-            rehearsal.run(params, args.data, args.work, args.targets, args.cores, args.size, args.params,
-                          dry_run=args.dry_run)
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:
-            log.error("rehearsal failed: %s", exc)
-            return 1
+        rehearsal.run(params, args.data, args.work, args.targets, args.cores, args.size, args.params,
+                      dry_run=args.dry_run)
         return 0
     module = importlib.import_module(STAGES[args.stage][0])
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "log", "verbose", "stage")}
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "log", "verbose", "debug", "stage")}
     if "workdir" in kwargs and kwargs["workdir"] is None:
-        kwargs["workdir"] = Path("runs/pretrain") / kwargs["model"]
-    try:
-        module.run(params, **kwargs)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        # Input errors (bad files, missing folders) end with a clear message and exit 1;
-        # the stage's atomic writes have already removed partial outputs.
-        log.error("%s failed: %s", args.stage, exc)
-        if args.verbose:
-            raise
-        return 1
+        kwargs["workdir"] = args.workdir = Path("runs/pretrain") / kwargs["model"]
+    check_inputs(args)
+    # Failures propagate to main(): one line and exit 1; the stage's atomic writes
+    # have already removed partial outputs.
+    module.run(params, **kwargs)
     return 0
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import math
+from pathlib import PurePosixPath, Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -21,6 +23,36 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "pa
 
 class ParamsError(ValueError):
     """params.yaml is malformed; the message names the file, key and line."""
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice.
+
+    Plain YAML loaders keep the last value silently, so a second
+    ``learning_rate:`` further down a block would quietly override the first.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not None:
+                    raise _DuplicateKey(None, None, f"duplicate key {key!r} (first at line {first.line + 1}); "
+                                        "YAML would keep only the last value: remove or rename one",
+                                        key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
 
 
 def _key_lines(text: str) -> dict[tuple, int]:
@@ -174,7 +206,9 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         check(("pretrain", "distill", s, "teacher"), cfg.get("teacher"), pre.get("base", {}), "base model")
     for c, cfg in pre.get("continual", {}).items():
         check(("pretrain", "continual", c, "init"), cfg.get("init"), pre.get("base", {}), "base model")
-    caps = (raw.get("rehearsal") or {}).get("caps") or {}
+    # Checked when the rehearsal is on: a user who replaced a source by a local `path:` need not
+    # delete the download caps of a rehearsal they do not run.
+    caps = ((raw.get("rehearsal") or {}).get("caps") or {}) if (raw.get("rehearsal") or {}).get("enabled") else {}
     paper = resolve({k: v for k, v in raw.items() if k != "rehearsal"}, "paper")
     for pattern, cap in caps.items():
         targets = cap_targets(paper, pattern)
@@ -184,6 +218,16 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         elif any(isinstance(p[k], (bool, str, list, dict)) for p, k in targets):
             errors.append(f"{path}:{lines.get(kp, '?')}: 'rehearsal.caps.{pattern}': names a value that is "
                           "not a number or null (only amounts of work can be capped)")
+    ft = raw.get("finetune") or {}
+    for task, cfg in ft.items():
+        if isinstance(cfg, dict) and isinstance(cfg.get("learning_rate_by_model"), dict):
+            for m in cfg["learning_rate_by_model"]:
+                check(("finetune", task, "learning_rate_by_model", m), m, models, "model")
+    style = (raw.get("tables") or {}).get("style") or {}
+    if isinstance(style, dict) and isinstance(style.get("dataset_names"), dict):
+        for d in style["dataset_names"]:
+            check(("tables", "style", "dataset_names", d), d, datasets, "dataset")
+    errors += _path_errors(raw, path, lines)
     for t, cfg in raw.get("tables", {}).items():
         if not isinstance(cfg, dict) or t == "style":
             continue
@@ -198,6 +242,80 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
     return errors
 
 
+def _scale_values(value) -> list[tuple[tuple, Any]]:
+    """``[((), v)]``, or ``[(("demo",), d), (("paper",), p)]`` for a scale pair."""
+    if is_scaled(value):
+        return [((k,), v) for k, v in value.items()]
+    return [((), value)]
+
+
+def _value_errors(raw: dict, path: Path, lines: dict) -> list[str]:
+    """Values JSON schema cannot refuse: NaN anywhere, infinite or non-positive learning rates."""
+    errors = []
+
+    def walk(node, kp):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, kp + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, kp + (i,))
+        elif isinstance(node, float) and not math.isfinite(node):
+            lr = any(isinstance(k, str) and k.startswith("learning_rate") for k in kp)
+            if math.isnan(node) or lr:
+                line = lines.get(kp, lines.get(kp[:-1], "?"))
+                what = "a learning rate must be a finite number > 0" if lr else "NaN is not a value"
+                errors.append(f"{path}:{line}: '{_dotted(kp)}': {node!r}: {what}")
+
+    walk(raw, ())
+    return errors
+
+
+def _path_errors(raw: dict, path: Path, lines: dict) -> list[str]:
+    """Dataset paths stay inside the source's raw folder; sources download only http(s) URLs."""
+    errors = []
+
+    def inside(kp, value):
+        p = PurePosixPath(str(value))
+        if p.is_absolute() or ".." in p.parts or str(value).startswith("~") or "\\" in str(value):
+            errors.append(f"{path}:{lines.get(kp, '?')}: '{_dotted(kp)}': {value!r} leaves the source's raw "
+                          "folder; give a path relative to it (files elsewhere on disk: a `path:` source under "
+                          "`sources`)")
+
+    for name, cfg in (raw.get("datasets") or {}).items():
+        if not isinstance(cfg, dict):
+            continue
+        for sk, v in _scale_values(cfg.get("path", ".")):
+            if isinstance(v, str):
+                inside(("datasets", name, "path") + sk, v)
+        files = cfg.get("files")
+        if isinstance(files, dict):
+            for fk, fv in files.items():
+                for sk, v in _scale_values(fv):
+                    if isinstance(v, str):
+                        inside(("datasets", name, "files", fk) + sk, v)
+
+    def url(kp, value):
+        if isinstance(value, str) and urlparse(value).scheme.lower() not in ("http", "https"):
+            errors.append(f"{path}:{lines.get(kp, '?')}: '{_dotted(kp)}': {value!r}: only http:// and https:// "
+                          "URLs are downloaded; for files already on disk use a `path:` source")
+
+    for name, entry in (raw.get("sources") or {}).items():
+        for sk, spec in _scale_values(entry):
+            if not isinstance(spec, dict):
+                continue
+            base = ("sources", name) + sk
+            if "url" in spec:
+                url(base + ("url",), spec["url"])
+            for i, item in enumerate(spec.get("files") or []):
+                if isinstance(item, dict) and "url" in item:
+                    url(base + ("files", i, "url"), item["url"])
+            pb = spec.get("pubmed_baseline")
+            if isinstance(pb, dict) and "url" in pb:
+                url(base + ("pubmed_baseline", "url"), pb["url"])
+    return errors
+
+
 def load_params(path: str | Path = "params.yaml", validate: bool = True) -> dict:
     """Read and validate params.yaml; return the raw (unresolved) dict."""
     path = Path(path)
@@ -206,14 +324,16 @@ def load_params(path: str | Path = "params.yaml", validate: bool = True) -> dict
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise ParamsError(f"invalid parameters:\n  {path}:{exc.problem_mark.line + 1}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     if validate:
         lines = _key_lines(text)
-        errors = _schema_errors(raw, path, lines)
+        errors = _schema_errors(raw, path, lines) + _value_errors(raw, path, lines)
         if not errors:
             errors = _reference_errors(raw, path, lines)
         if errors:

@@ -1,6 +1,7 @@
 """fetch against a real HTTP server on 127.0.0.1: full, resumed, corrupt, recorded checksums."""
 
 import hashlib
+import os
 import http.server
 import io
 import tarfile
@@ -176,3 +177,98 @@ def test_source_needs_one_kind(tmp_path):
         fetch.run(params_for({"url": "http://x", "path": "/y"}), "src", tmp_path / "o")
     with pytest.raises(ValueError, match="unknown source 'nope'"):
         fetch.run(params_for({}), "nope", tmp_path / "o")
+
+
+# ------------------------------------------------ issue 14: recorded digests, stale temps, refused URLs
+def test_recorded_digests_survive_the_front_ends_deleting_out(server, tmp_path):
+    """Snakemake and DVC delete the output before rerunning fetch: the record beside it still verifies."""
+    import shutil
+
+    server.files["a.txt"] = b"alpha\n"
+    out = tmp_path / "raw" / "src"
+    cfg = {"files": [{"url": f"{server.url}/a.txt", "name": "a.txt", "sha256": None}]}
+    fetch.run(params_for(cfg), "src", out)
+    copy = tmp_path / "raw" / ".src.sums"
+    assert copy.read_text() == f"{sha(b'alpha' + bytes([10]))}  a.txt\n"
+    shutil.rmtree(out)  # what `snakemake` does before the job runs again
+    server.files["a.txt"] = b"tampered\n"
+    with pytest.raises(ChecksumError) as err:
+        fetch.run(params_for(cfg), "src", out)
+    assert "SHA-256 mismatch" in str(err.value) and str(copy) in str(err.value) and not out.exists()
+    copy.unlink()  # the documented way to accept a changed upstream file
+    fetch.run(params_for(cfg), "src", out)
+    assert (out / "a.txt").read_bytes() == b"tampered\n" and sha(b"tampered\n") in copy.read_text()
+
+
+def test_damaged_archive_is_not_kept_for_reuse(server, tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        data = bytes(range(256)) * 800
+        info = tarfile.TarInfo("datasets/big.bin")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    server.files["datasets.tar.gz"] = buf.getvalue()[: len(buf.getvalue()) // 2]  # truncated upstream
+    out = tmp_path / "raw"
+    cfg = {"url": f"{server.url}/datasets.tar.gz", "sha256": None, "extract": True}
+    with pytest.raises(DataError, match=r"datasets\.tar\.gz: damaged archive.*deleted: rerun"):
+        fetch.run(params_for(cfg), "src", out)
+    assert not out.exists() and not (tmp_path / ".raw.cache").exists()
+    server.files["datasets.tar.gz"] = buf.getvalue()
+    fetch.run(params_for(cfg), "src", out)  # downloaded again, not the broken copy from the cache
+    assert (out / "datasets/big.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("cfg", [
+    {"url": "file:///etc/passwd", "sha256": None},
+    {"files": [{"url": "file:///etc/hostname", "name": "h", "sha256": None}]},
+    {"pubmed_baseline": {"url": "file:///tmp/", "release": 26, "first": 1, "count": 1}},
+])
+def test_file_urls_are_refused(tmp_path, cfg):
+    with pytest.raises(DataError, match=r"sources\.src.*'file://' URLs are not downloaded.*`path:` source"):
+        fetch.run(params_for(cfg), "src", tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from compactbio.io import atomic_dir
+with atomic_dir(sys.argv[1]) as tmp:
+    (tmp / "half.bin").write_bytes(b"x" * 1000)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+LIVE_WRITER = """
+import sys, time
+from compactbio.io import atomic_dir
+with atomic_dir(sys.argv[1]) as tmp:
+    print(tmp, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_stale_temp_folders_of_own_output_are_removed(tmp_path):
+    """A SIGKILLed fetch leaves .src.tmp-*; the next fetch of src removes it, and nothing else."""
+    import subprocess
+    import sys
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for out in ("src", "srcx"):  # a killed writer of src, and one of another job whose name extends it
+        subprocess.run([sys.executable, "-c", KILLED_WRITER, str(raw / out)], check=False)
+    killed = [p for p in raw.iterdir() if p.name.startswith(".src.tmp-")]
+    other = [p for p in raw.iterdir() if p.name.startswith(".srcx.tmp-")]
+    assert len(killed) == 1 and len(other) == 1 and (killed[0] / "half.bin").is_file()
+    target = tmp_path / "keep"
+    target.mkdir()
+    (target / "precious").write_text("x")
+    (raw / ".src.tmp-symlink1").symlink_to(target)  # matches the pattern but is a link: never followed
+    live = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(raw / "src")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        live_tmp = live.stdout.readline().strip()
+        fetch.run(params_for({"synthetic": {"kind": "pubmed", "seed": 1, "documents": 5}}), "src", raw / "src")
+        assert not killed[0].exists()
+        assert other[0].is_dir() and (target / "precious").is_file() and (raw / ".src.tmp-symlink1").is_symlink()
+        assert os.path.isdir(live_tmp)  # a concurrent writer's folder is in use: left alone
+    finally:
+        live.communicate("\n", timeout=30)
+    assert live.returncode == 0

@@ -87,6 +87,44 @@ def test_gad_pooled(tmp_path, gad_raw):
     assert read_json(tmp_path / "a/meta.json")["labels"] == ["0", "1"]
 
 
+def test_gad_no_validation_is_the_authors_protocol(tmp_path, gad_raw):
+    """validation_fraction 0: the same 5 test rows as with 0.1, all other 45 rows train, none validation."""
+    prepare.run(gad_params("pooled"), "gad", gad_raw, tmp_path / "a")
+    prepare.run(gad_params("pooled", validation_fraction=0), "gad", gad_raw, tmp_path / "z")
+    assert (tmp_path / "a/test.jsonl").read_bytes() == (tmp_path / "z/test.jsonl").read_bytes()
+    assert len(read_jsonl(tmp_path / "z/train.jsonl")) == 45 and read_jsonl(tmp_path / "z/validation.jsonl") == []
+    assert read_json(tmp_path / "z/meta.json")["splits"] == {"train": 45, "validation": 0, "test": 5}
+
+
+def test_ner_names_its_validation_file(tmp_path):
+    root = ner_folder(tmp_path / "raw" / "NER" / "Mine")
+    write(root / "dev2.tsv", "x\tB\ny\tI\nz\tO\n")
+    params = {"datasets": {"mine": {"source": "s", "format": "biobert_ner", "path": "NER/Mine",
+                                    "files": {"validation": "dev2.tsv"}}}}
+    prepare.run(params, "mine", tmp_path / "raw", tmp_path / "out")
+    assert read_jsonl(tmp_path / "out/validation.jsonl") == [
+        {"id": "validation-0", "tokens": ["x", "y", "z"], "tags": ["B", "I", "O"]}]
+    params["datasets"]["mine"]["files"] = {"golden": "dev2.tsv"}
+    with pytest.raises(ValueError, match=r"datasets\.mine\.files: golden not used by the biobert_ner format"):
+        prepare.run(params, "mine", tmp_path / "raw", tmp_path / "out2")
+
+
+def test_ner_validation_file_in_the_schema():
+    """params.yaml's schema accepts files.validation (and still refuses unknown file keys)."""
+    from pathlib import Path
+
+    import yaml
+
+    from compactbio.params import _schema_errors
+
+    root = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"]["ncbi-disease"]["files"] = {"train": "train.tsv", "validation": "devel.tsv", "test": "test.tsv"}
+    assert _schema_errors(raw, root / "params.yaml", {}) == []
+    raw["datasets"]["ncbi-disease"]["files"] = {"dev": "devel.tsv"}
+    assert any("dev" in e for e in _schema_errors(raw, root / "params.yaml", {}))
+
+
 def test_gad_kfold_keeps_fold_test(tmp_path, gad_raw):
     prepare.run(gad_params("kfold"), "gad", gad_raw, tmp_path / "k")
     test = read_jsonl(tmp_path / "k/test.jsonl")
@@ -153,6 +191,18 @@ def test_bioasq_split_by_question_and_golden(tmp_path):
     assert meta["questions"] == {"train": 8, "validation": 2, "test": 3}
     r = val[0]
     assert r["context"][r["answers"][0]["answer_start"]:].startswith(r["answers"][0]["text"])
+    # every golden question, of every type, in the golden file's order (for the full submission)
+    assert read_json(tmp_path / "out/golden_questions.json") == {"questions": [
+        {"id": H[20], "type": "factoid"}, {"id": H[21], "type": "factoid"}, {"id": H[22], "type": "factoid"},
+        {"id": H[28], "type": "yesno"}]}
+
+
+def test_bioasq_without_validation_is_the_authors_protocol(tmp_path):
+    params = bioasq_raw(tmp_path / "raw")
+    params["datasets"]["qa"]["split"]["validation_fraction"] = 0
+    prepare.run(params, "qa", tmp_path / "raw", tmp_path / "out")
+    assert len(read_jsonl(tmp_path / "out/train.jsonl")) == 20 and read_jsonl(tmp_path / "out/validation.jsonl") == []
+    assert read_json(tmp_path / "out/golden_validation.json") == {}
 
 
 PUBMED_XML = b"""<?xml version="1.0"?>

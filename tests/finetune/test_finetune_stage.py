@@ -1,6 +1,7 @@
 """End-to-end fine-tuning jobs on tiny models and synthetic data (a few seconds each)."""
 
 import csv
+import io
 import json
 
 import pytest
@@ -95,7 +96,10 @@ def test_qa_bioasq(tmp_path, tok, bert_dir, arch):
     prepared, data = H.make_dataset(tmp_path, "qa", tok, seed=2, sizes=(120, 24, 24))
     out = tmp_path / "out"
     m = stage.run(H.params(epochs=2), "tiny", "toy-bioasq", 0, model_dir, data, prepared, out)
-    assert set(m["test"]) == {"strict", "lenient", "mrr"} == set(m["baseline"])
+    assert set(m["baseline"]) == {"strict", "lenient", "mrr"}
+    assert set(m["test"]) == {f"{k}{p}" for k in ("strict", "lenient", "mrr") for p in ("", "_merged", "_authors")}
+    assert all(m["test"][k] == m["test"][f"{k}_merged"] for k in ("strict", "lenient", "mrr"))   # the default
+    assert m["protocol"] == {"select": "best", "validation": True, "scoring": "merged", "answer_cleanup": "biobert"}
     assert 0 <= m["test"]["strict"] <= m["test"]["lenient"] <= 1
     golden = json.loads((prepared / "golden_test.json").read_text())
     sub = json.loads(_read(out, "predictions.json"))
@@ -103,3 +107,55 @@ def test_qa_bioasq(tmp_path, tok, bert_dir, arch):
     assert all(len(q["exact_answer"]) <= 5 for q in sub["questions"])
     recs = [json.loads(x) for x in _read(out, "per_example.jsonl").splitlines()]
     assert sum(r["rr"] for r in recs) / len(golden) == pytest.approx(m["test"]["mrr"])
+
+
+def test_qa_authors_protocol_and_full_submission(tmp_path, tok, bert_dir):
+    """scoring: authors submits one synonym list per snippet; with the prepared golden_questions.json
+    the submission holds every golden question, non-factoid ones with empty answers of their type."""
+    prepared, data = H.make_dataset(tmp_path, "qa", tok, seed=2, sizes=(120, 24, 24))
+    golden = json.loads((prepared / "golden_test.json").read_text())
+    listing = [{"id": "y" * 24, "type": "yesno"}] + [{"id": q, "type": "factoid"} for q in golden] + \
+        [{"id": "l" * 24, "type": "list"}, {"id": "s" * 24, "type": "summary"}]
+    (prepared / "golden_questions.json").write_text(json.dumps({"questions": listing}))
+    params = H.params(epochs=1)
+    params["finetune"]["qa"].update(scoring="authors", select="last")
+    m = stage.run(params, "tiny", "toy-bioasq", 0, bert_dir, data, prepared, tmp_path / "out")
+    assert m["protocol"]["scoring"] == "authors" and m["best_epoch"] == 1
+    assert all(m["test"][k] == m["test"][f"{k}_authors"] for k in ("strict", "lenient", "mrr"))
+    sub = json.loads(_read(tmp_path / "out", "predictions.json"))
+    assert [(q["id"], q["type"]) for q in sub["questions"]] == [(q["id"], q["type"]) for q in listing]
+    by = {q["id"]: q for q in sub["questions"]}
+    assert by["y" * 24]["exact_answer"] == "" and by["l" * 24]["exact_answer"] == []
+    assert "exact_answer" not in by["s" * 24]
+    test_rows = [json.loads(x) for x in (prepared / "test.jsonl").read_text().splitlines()]
+    for qid in golden:
+        answers = by[qid]["exact_answer"]
+        n_snippets = sum(r["question_id"] == qid for r in test_rows)
+        assert len(answers) <= n_snippets and all(1 <= len(a) <= 5 for a in answers)
+    # the submission, scored by the evaluator's rules, gives the run's scores
+    from compactbio.metrics.bioasq import bioasq_scores
+    agg, _ = bioasq_scores({q: by[q]["exact_answer"] for q in golden}, golden)
+    assert agg == {k: pytest.approx(m["test"][k]) for k in ("strict", "lenient", "mrr")}
+
+
+def test_no_validation_split_needs_select_last(tmp_path, tok, bert_dir):
+    """validation_fraction: 0 (the authors' protocol) leaves validation empty: `last` trains, `best` is an error."""
+    prepared, data = H.make_dataset(tmp_path, "re", tok, seed=3, sizes=(80, 0, 40))
+    params = H.params(epochs=1)
+    with pytest.raises(ValueError, match=r"select is 'best' but .* has no validation split"):
+        stage.run(params, "tiny", "toy-gad", 0, bert_dir, data, prepared, tmp_path / "o1")
+    assert not (tmp_path / "o1").exists()
+    params["finetune"]["re"]["select"] = "last"
+    m = stage.run(params, "tiny", "toy-gad", 0, bert_dir, data, prepared, tmp_path / "o2")
+    assert m["protocol"] == {"select": "last", "validation": False} and m["validation"] == {}
+    log = _read(tmp_path / "o2", "train_log.csv").splitlines()
+    assert len(log) == 2 and log[1].endswith(",")    # no validation score to log
+
+
+def test_select_last_keeps_the_final_epoch(tmp_path, tok, bert_dir):
+    prepared, data = H.make_dataset(tmp_path, "re", tok, seed=4, sizes=(80, 20, 20))
+    params = H.params(epochs=3)
+    params["finetune"]["re"]["select"] = "last"
+    m = stage.run(params, "tiny", "toy-gad", 0, bert_dir, data, prepared, tmp_path / "o")
+    log = list(csv.DictReader(io.StringIO(_read(tmp_path / "o", "train_log.csv"))))
+    assert m["best_epoch"] == 3 and float(log[-1]["validation_score"]) == pytest.approx(m["validation"]["f1"])

@@ -53,3 +53,18 @@ def test_qa_snippet_probabilities_softmax():
     e = np.exp([2.0, 0.0])
     assert [a for a, _ in ans] == ["abc", "defg"]
     assert ans[0][1] == pytest.approx(e[0] / e.sum())
+
+
+def test_protocol_choices_are_checked():
+    from compactbio.finetune.hparams import hyperparameters
+
+    base = {"finetune": {"common": {"warmup_fraction": 0.1, "weight_decay": 0.0, "eval_batch_size": 4,
+                                    "max_grad_norm": 1.0, "num_threads": 1},
+                         "qa": {"epochs": 1, "batch_size": 2, "learning_rate": 1e-3, "n_best": 5,
+                                "max_answer_tokens": 5, "top_k": 5}}}
+    hp = hyperparameters(base, "qa", "m")
+    assert (hp["select"], hp["scoring"], hp["answer_cleanup"], hp["per_snippet"]) == ("best", "merged", "biobert", 5)
+    for key, bad in (("select", "first"), ("scoring", "snippets"), ("answer_cleanup", "strip")):
+        params = {"finetune": {**base["finetune"], "qa": {**base["finetune"]["qa"], key: bad}}}
+        with pytest.raises(ValueError, match=rf"finetune\.qa\.{key} must be one of"):
+            hyperparameters(params, "qa", "m")

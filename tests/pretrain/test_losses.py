@@ -133,8 +133,9 @@ def test_attention_mse_real_rows_and_columns():
     assert losses.attention_mse(sa2, ta, am).item() == pytest.approx(total / n, rel=1e-5)
 
 
+@pytest.mark.parametrize("normalize", ["rows", "elements"])
 @pytest.mark.parametrize("direction", ["student_teacher", "teacher_student"])
-def test_attention_kl_per_head_real_rows(direction):
+def test_attention_kl_per_head_real_rows(direction, normalize):
     am = mask_of()
     sa, ta = rand_maps(am), rand_maps(am)
     total, n = 0.0, 0
@@ -150,7 +151,10 @@ def test_attention_kl_per_head_real_rows(direction):
                 total += row
                 n += 1
     assert n == H * sum(LENGTHS)
-    got = losses.attention_kl(sa, ta, am, direction)
+    if normalize == "elements":   # the authors' KLDivLoss(reduction="mean"): per real (row, column) pair
+        n = H * sum(x * x for x in LENGTHS)
+    assert losses.count("attention_kl", 0, LENGTHS, H, D, normalize) == n
+    got = losses.attention_kl(sa, ta, am, direction, normalize)
     assert got.item() == pytest.approx(total / n, rel=1e-5)
     assert torch.isfinite(got)
 

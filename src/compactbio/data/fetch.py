@@ -40,13 +40,33 @@ Where it is null the digest is *recorded* in ``out/SHA256SUMS`` (the
 ``sha256sum`` format, so ``sha256sum -c`` works for plain files and the
 file is readable without our code) and logged with the exact params line to
 pin it.  ``SHA256SUMS`` sits beside the data rather than in params.yaml because
-a stage must never rewrite the user's config; but a later fetch into the same
-``out`` verifies against the digests recorded by the previous one, so even an
-unpinned source is checked from its second download on.
+a stage must never rewrite the user's config.  For ``url`` and ``files``
+sources a copy is kept in
+``.<out>.sums`` next to ``out`` (``data/raw/.biobert.sums``): Snakemake and DVC
+delete ``out`` before they rerun the job, so only the copy outside it lets a
+later fetch verify against the digests recorded by the previous one, and even
+an unpinned source is checked from its second download on.  When upstream
+changed a file on purpose, delete ``.<out>.sums`` (and ``out``) to accept the
+new version, then pin it.
+
+Pinning.  None of the paper's sources publishes a SHA-256: BioBERT's
+``datasets.tar.gz`` and the SciBERT ChemProt files come without one (the
+ChemProt URLs also follow the moving ``master`` branch; a commit hash in the
+URL pins the content), and NLM publishes MD5 digests, which the
+``pubmed_baseline`` kind checks on every file.  So params.yaml ships
+``sha256: null``; to pin, run the fetch once, then copy each digest from the
+log line ``...has no pinned checksum; to pin it set <key>: <digest>`` (or from
+``data/raw/<source>/SHA256SUMS``) into the ``sha256`` of that entry.  A pinned
+value is checked on every download and every resume.
 
 Partial downloads live in ``.<out>.cache/`` next to ``out`` (outside the
-atomic output folder), so a crashed run resumes instead of starting over; the
+atomic output folder), so a crashed run resumes instead of starting over
+(:mod:`.download` records the URL and the server's ETag / Last-Modified beside
+each partial file and resumes only the same version of the same URL); the
 cache is deleted once the source is complete.
+
+Only ``http(s)://`` URLs are fetched: a ``file://`` URL would bypass the
+``path:`` kind, which is the way to use files already on disk.
 """
 
 from __future__ import annotations
@@ -61,7 +81,7 @@ from urllib.parse import urlparse
 
 from ..io import atomic_dir
 from .archive import copy_or_link, extract
-from .download import ChecksumError, download, md5_file, sha256_file
+from .download import ChecksumError, check_url, download, md5_file, sha256_file
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -91,6 +111,32 @@ def write_sums(folder: Path, sums: dict[str, str]) -> None:
     (folder / SUMS).write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())), encoding="utf-8")
 
 
+def sums_copy(out: Path) -> Path:
+    """Where the digests of ``out`` are kept outside it (the front ends delete ``out`` before a rerun)."""
+    return out.parent / f".{out.name}.sums"
+
+
+def read_recorded(out: Path) -> dict[str, str]:
+    """Digests recorded by earlier fetches: the copy beside ``out``, then ``out/SHA256SUMS`` (which wins)."""
+    recorded = {}
+    copy = sums_copy(out)
+    if copy.is_file():
+        for line in copy.read_text(encoding="utf-8").splitlines():
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) == 2:
+                recorded[parts[1].lstrip("*")] = parts[0]
+    if out.is_dir():
+        recorded.update(read_sums(out))
+    return recorded
+
+
+def save_recorded(out: Path, recorded: dict[str, str], sums: dict[str, str]) -> None:
+    from ..io import atomic_write_text
+
+    merged = {**recorded, **sums}
+    atomic_write_text(sums_copy(out), "".join(f"{d}  {n}\n" for n, d in sorted(merged.items())))
+
+
 def _kind(source: str, cfg: dict) -> str:
     found = [k for k in KINDS if k in (cfg or {})]
     if len(found) != 1:
@@ -106,6 +152,7 @@ def _name_from_url(url: str) -> str:
 
 
 def _get(url: str, name: str, pinned: str | None, recorded: dict, cache: Path, source: str, key: str) -> tuple[Path, str]:
+    check_url(url, f"sources.{source}")
     expect = pinned or recorded.get(name)
     if expect and not pinned:
         logger.info("%s: verifying against the SHA-256 recorded by the previous fetch", name)
@@ -114,7 +161,15 @@ def _get(url: str, name: str, pinned: str | None, recorded: dict, cache: Path, s
         digest = sha256_file(file)  # completed by an earlier, interrupted fetch
     else:
         file.unlink(missing_ok=True)
-        digest = download(url, file, sha256=expect)
+        try:
+            digest = download(url, file, sha256=expect)
+        except ChecksumError as exc:
+            if pinned:
+                raise
+            copy = sums_copy(cache.parent / cache.name[1:-len(".cache")])
+            raise ChecksumError(exc.path, f"{exc.problem}. The expected digest was recorded by an earlier fetch "
+                                          f"(in {copy}): the file changed upstream. If that is expected, delete "
+                                          f"{copy} and fetch again, then pin the new digest") from None
     if not pinned:
         logger.warning("sources.%s: %s has no pinned checksum; to pin it set %s: %s", source, name, key, digest)
     return file, digest
@@ -124,7 +179,12 @@ def _fetch_url(source: str, cfg: dict, tmp: Path, cache: Path, recorded: dict) -
     name = cfg.get("name") or _name_from_url(cfg["url"])
     file, digest = _get(cfg["url"], name, cfg.get("sha256"), recorded, cache, source, "sha256")
     if cfg.get("extract"):
-        extract(file, tmp)
+        try:
+            extract(file, tmp)
+        except DataError as exc:  # a damaged download must not wait in the cache to be reused
+            file.unlink(missing_ok=True)
+            raise DataError(exc.path, f"{exc.problem}; the downloaded file was deleted: rerun to download it "
+                                      "again, and if that fails too, check the URL") from None
     else:
         shutil.move(str(file), tmp / name)
     return {name: digest}
@@ -149,7 +209,11 @@ def _fetch_path(source: str, cfg, tmp: Path) -> dict[str, str]:
         raise DataError(src, f"sources.{source}.path: not found")
     link = bool(spec.get("link", False))
     if src.is_file() and spec.get("extract"):
-        extract(src, tmp)
+        try:
+            extract(src, tmp)
+        except DataError as exc:
+            raise DataError(exc.path, f"{exc.problem}; this is the local file of sources.{source}.path: replace "
+                                      "it with a complete copy") from None
     elif src.is_file():
         copy_or_link(src, tmp / src.name, link)
     else:
@@ -264,6 +328,7 @@ def _baseline_spec(source: str, cfg: dict) -> tuple[str, int, list[str]]:
         raise ValueError(f"{key}: release is two digits and file numbers four (pubmed26n0001); got "
                          f"release {release}, files {first}..{first + count - 1}")
     url = cfg.get("url") or NLM_BASELINE
+    check_url(url, f"{key}.url")
     return url.rstrip("/") + "/", release, baseline_names(release, first, count)
 
 
@@ -303,7 +368,7 @@ def _baseline_file(url: str, name: str, cache: Path, previous: Path, recorded: d
         logger.info("%s: unchanged since the previous fetch (MD5 %s), reused", name, expect)
         _reuse(previous / name, file)
         return file, sha256_file(file)
-    digest = download(url + name, file, sha256=recorded.get(name))
+    digest = download(url + name, file, sha256=recorded.get(name), checked=True)  # MD5-checked below
     got = md5_file(file)
     if got != expect:
         file.unlink()
@@ -335,19 +400,21 @@ def run(params: dict, source: str, out: Path) -> None:
     cfg = sources[source]
     kind = _kind(source, cfg)
     out = Path(out)
-    recorded = read_sums(out) if out.is_dir() else {}
+    recorded = read_recorded(out)
     cache = out.parent / f".{out.name}.cache"
     try:
-        _run(source, cfg, kind, out, cache, recorded)
+        sums = _run(source, cfg, kind, out, cache, recorded)
     except BaseException:
         if cache.is_dir() and not any(p.is_file() for p in cache.rglob("*")):
             shutil.rmtree(cache, ignore_errors=True)  # keep only what a resume can use
         raise
+    if sums and kind in ("url", "files"):  # baseline files are checked against NLM's MD5 on every download
+        save_recorded(out, recorded, sums)
     shutil.rmtree(cache, ignore_errors=True)
     logger.info("fetched source %s (%s) into %s", source, kind, out)
 
 
-def _run(source: str, cfg: dict, kind: str, out: Path, cache: Path, recorded: dict) -> None:
+def _run(source: str, cfg: dict, kind: str, out: Path, cache: Path, recorded: dict) -> dict[str, str]:
     with atomic_dir(out) as tmp:
         if kind == "synthetic":
             from .synthetic import generate
@@ -369,3 +436,4 @@ def _run(source: str, cfg: dict, kind: str, out: Path, cache: Path, recorded: di
                 sums = _fetch_hf(source, cfg["hf_dataset"], tmp, cache)
         if sums:
             write_sums(tmp, sums)
+    return sums

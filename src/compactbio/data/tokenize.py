@@ -14,9 +14,11 @@ calls; Python only reshapes the results.
 * RE: one row per example, truncated to ``max_length``.
 * QA: (question, context) pairs cut into windows of ``qa_max_length`` with
   ``qa_stride`` tokens of overlap; offsets map tokens back to the context.
-* MLM: documents are concatenated and packed into ``[CLS] ... [SEP]`` rows of
-  ``corpus_max_length``, streamed in record batches so a large corpus never
-  sits in memory.
+* MLM (``corpus_packing: false``, the authors' preprocessing.py): one
+  ``[CLS] ... [SEP]`` row per document, truncated at ``corpus_max_length``;
+  with ``corpus_packing: true`` documents are concatenated and packed into
+  rows of exactly ``corpus_max_length``.  Both stream in record batches so a
+  large corpus never sits in memory.
 
 See docs/architecture.md for the columns.
 """
@@ -227,6 +229,39 @@ def qa_rows(tok, rows: list[dict], max_length: int, stride: int, batch_size: int
 
 
 # ------------------------------------------------------------------ MLM
+def document_rows(tok, corpus: Path, dest: Path, max_length: int, batch_size: int) -> int:
+    """One ``[CLS] ... [SEP]`` row per non-blank line (document), truncated at ``max_length``.
+
+    The authors' preprocessing.py: ``tokenizer(texts, truncation=True, max_length=256)``
+    over one title + abstract text per citation, no packing.
+    """
+    pre, post = special_frame(tok)
+    body = max_length - len(pre) - len(post)
+    if body < 1:
+        raise ValueError(f"corpus_max_length {max_length} leaves no room for tokens")
+    schema = pa.schema([("input_ids", pa.list_(I32))])
+    rows = 0
+    total = sum(1 for _ in open(corpus, encoding="utf-8"))
+    with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as writer, \
+            open(corpus, encoding="utf-8") as f, _progress(total, "corpus") as bar:
+        while True:
+            lines = [ln for ln in (f.readline() for _ in range(batch_size)) if ln]
+            if not lines:
+                break
+            docs = [d.strip() for d in lines]
+            docs = [d for d in docs if d]
+            if docs:
+                encs = tok.encode_batch(docs, add_special_tokens=False)
+                out = [pre + e.ids[:body] + post for e in encs if e.ids]
+                if out:
+                    writer.write_batch(pa.record_batch([list_array(out)], schema=schema))
+                    rows += len(out)
+            bar.update(len(lines))
+    if rows == 0:
+        raise DataError(corpus, "corpus has no document with a token")
+    return rows
+
+
 def pack_corpus(tok, corpus: Path, dest: Path, max_length: int, batch_size: int) -> int:
     """Concatenate documents and cut ``[CLS] ... [SEP]`` rows; the short tail is dropped."""
     pre, post = special_frame(tok)
@@ -282,7 +317,9 @@ def run(params: dict, tokenizer: Path, dataset: Path, out: Path) -> None:
     rows_per_split = {}
     with atomic_dir(out) as tmp:
         if task == "mlm":
-            rows_per_split["train"] = pack_corpus(tok, dataset / "corpus.txt", tmp / "train.arrow", max_length, batch_size)
+            packing = bool(tcfg.get("corpus_packing", True))
+            rows_fn = pack_corpus if packing else document_rows
+            rows_per_split["train"] = rows_fn(tok, dataset / "corpus.txt", tmp / "train.arrow", max_length, batch_size)
         else:
             for split in SPLITS:
                 src = dataset / f"{split}.jsonl"
@@ -304,5 +341,7 @@ def run(params: dict, tokenizer: Path, dataset: Path, out: Path) -> None:
                 "examples": {s: n for s, n in meta.get("splits", {}).items()}}
         if task == "qa":
             info["stride"] = int(tcfg.get("qa_stride", 128))
+        if task == "mlm":
+            info["packing"] = packing
         write_json(tmp / "meta.json", info)
     logger.info("tokenized %s (%s): rows %s", meta.get("name"), task, rows_per_split)

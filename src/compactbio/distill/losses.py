@@ -15,12 +15,19 @@ Conventions (documented in params.yaml too):
 * hidden states ``[B, L, D]`` and ``attention_mask`` ``[B, L]`` (1 = real token);
 * attention maps ``[B, H, L, L]`` (softmax probabilities, rows = queries).
 
-KL direction: the paper writes ``D_KL(f_s || f_t)`` (Eq. 2 and Eq. 8);
-most distillation code (Hinton; the DistilBERT distiller) computes
+KL direction: the paper writes ``D_KL(f_s || f_t)`` (Eq. 2 and Eq. 8); the
+authors' scripts (``nn.KLDivLoss(log_softmax(student), softmax(teacher))``,
+the teacher as ``target``), like Hinton and the DistilBERT distiller, compute
 ``KL(teacher || student)``.  Both are offered through ``direction``:
-``"student_teacher"`` is the paper's text, ``"teacher_student"`` the usual code.
-Output KL is multiplied by ``T**2`` (Hinton et al.) so that its gradient scale
-does not shrink as the temperature grows.
+``"teacher_student"`` (the default, the authors' code) and ``"student_teacher"``
+(the paper's text).  Output KL is multiplied by ``T**2`` (Hinton et al.; the
+authors' scripts do too) so that its gradient scale does not shrink as the
+temperature grows.
+
+Attention KL normalisation (``normalize``): ``"elements"`` (the default, the
+authors' ``nn.KLDivLoss(reduction="mean")`` in CompactBioBERT-Distillation.py)
+divides the summed pointwise KL by heads x real query rows x real key columns;
+``"rows"`` (Eq. 8 read literally: a KL per attention row) by heads x real rows.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-DIRECTIONS = ("student_teacher", "teacher_student")
+DIRECTIONS = ("teacher_student", "student_teacher")
+ATTENTION_NORMS = ("elements", "rows")
 _EPS = 1e-12
 
 
@@ -55,7 +63,7 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, normalizer=None) -> tor
 
 
 def output_kl(student_logits, teacher_logits, mask, temperature: float = 1.0,
-              direction: str = "student_teacher", normalizer=None) -> torch.Tensor:
+              direction: str = "teacher_student", normalizer=None) -> torch.Tensor:
     """Eq. 2: KL between output distributions at masked positions only (W_n), times T^2."""
     t = float(temperature)
     s = F.log_softmax(student_logits[mask].float() / t, dim=-1)
@@ -115,14 +123,20 @@ def attention_mse(student_a, teacher_a, attention_mask, normalizer=None) -> torc
     return _finish((diff * diff).sum(), diff.numel(), normalizer)
 
 
-def attention_kl(student_a, teacher_a, attention_mask, direction: str = "student_teacher",
-                 normalizer=None) -> torch.Tensor:
-    """Eq. 8 attention part: per-head KL between attention rows, mean over H x real query rows.
+def attention_kl(student_a, teacher_a, attention_mask, direction: str = "teacher_student",
+                 normalize: str = "elements", normalizer=None) -> torch.Tensor:
+    """Eq. 8 attention part: per-head KL between attention rows over real query rows.
 
-    Pad key columns carry (numerically) zero probability in both maps and are
-    excluded from the sum; logs are clamped so exact zeros cannot give NaN.
+    ``normalize="elements"`` (the authors' ``KLDivLoss(reduction="mean")``): the
+    mean of the pointwise KL ``p * log(p / q)`` over heads x real query rows x
+    real key columns.  ``normalize="rows"``: the mean over heads x real query
+    rows of each row's KL (Eq. 8 as written).  Pad key columns carry
+    (numerically) zero probability in both maps and are excluded from the sum;
+    logs are clamped so exact zeros cannot give NaN.
     """
     _check_maps(student_a, teacher_a, "attention_kl")
+    if normalize not in ATTENTION_NORMS:
+        raise ValueError(f"unknown attention_kl normalize {normalize!r}; expected one of {ATTENTION_NORMS}")
     m = attention_mask.bool()
     h = student_a.shape[1]
     rows = m[:, None, :].expand(-1, h, -1)                          # [B,H,L] real query rows
@@ -138,10 +152,12 @@ def attention_kl(student_a, teacher_a, attention_mask, direction: str = "student
     else:
         raise ValueError(f"unknown KL direction {direction!r}; expected one of {DIRECTIONS}")
     kl = torch.where(cols, kl, torch.zeros_like(kl))
-    return _finish(kl.sum(), int(rows.sum()), normalizer)
+    n = int(cols.sum()) if normalize == "elements" else int(rows.sum())
+    return _finish(kl.sum(), n, normalizer)
 
 
-def count(loss: str, n_masked: int, lengths, heads: int, teacher_hidden: int) -> int:
+def count(loss: str, n_masked: int, lengths, heads: int, teacher_hidden: int,
+          normalize: str = "elements") -> int:
     """Number of elements ``loss`` averages over for a batch with these real lengths.
 
     Used to normalise a global batch that is split across accumulation steps and ranks.
@@ -156,5 +172,7 @@ def count(loss: str, n_masked: int, lengths, heads: int, teacher_hidden: int) ->
     if loss == "attention_mse":
         return heads * sum(n * n for n in lengths)
     if loss == "attention_kl":
-        return heads * sum(lengths)
+        if normalize not in ATTENTION_NORMS:
+            raise ValueError(f"unknown attention_kl normalize {normalize!r}; expected one of {ATTENTION_NORMS}")
+        return heads * sum(n * n for n in lengths) if normalize == "elements" else heads * sum(lengths)
     raise ValueError(f"unknown loss {loss!r}")

@@ -12,6 +12,12 @@ and *sums* over the pairs (Eq. 5 and Eq. 8 sum over layers), then multiplies by
 ``weight``.  ``projection: true`` routes the student's hidden states through the
 one learned linear map student_hidden -> teacher_hidden (W_p of Eq. 5 and 6,
 shared by all terms that ask for it).
+
+KL terms (``output_kl``, ``attention_kl``) take ``direction``: the default
+``teacher_student`` is the authors' code (KLDivLoss with the teacher as
+target), ``student_teacher`` the paper's Eqs. 2 and 8 as written.
+``attention_kl`` takes ``normalize``: ``elements`` (default, the authors'
+``KLDivLoss(reduction="mean")``) or ``rows`` (a mean of per-row KLs).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ LOSSES = ("mlm", "output_kl", "output_soft_ce", "hidden_cosine", "hidden_mse",
 HIDDEN = ("hidden_cosine", "hidden_mse", "embedding_mse")
 ATTENTION = ("attention_mse", "attention_kl")
 OUTPUT = ("output_kl", "output_soft_ce")
-KEYS = {"loss", "weight", "student_layers", "teacher_layers", "projection", "direction"}
+KEYS = {"loss", "weight", "student_layers", "teacher_layers", "projection", "direction", "normalize"}
+KL = ("output_kl", "attention_kl")
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class Term:
     student_layers: tuple = ()
     teacher_layers: tuple = ()
     projection: bool = False
-    direction: str = "student_teacher"
+    direction: str = "teacher_student"
+    normalize: str = "elements"        # attention_kl only (see losses.attention_kl)
 
     @property
     def name(self) -> str:
@@ -100,14 +108,21 @@ def parse(recipe: dict, where: str = "pretrain.distill.<student>.recipe") -> Rec
                                  "must be non-empty and of equal length")
         else:
             s_layers = t_layers = []
-        direction = raw.get("direction", "student_teacher")
+        if "direction" in raw and loss not in KL:
+            raise ValueError(f"{w}.direction: only {' and '.join(KL)} have a direction")
+        direction = raw.get("direction", "teacher_student")
         if direction not in losses.DIRECTIONS:
             raise ValueError(f"{w}.direction: expected one of {losses.DIRECTIONS}, got {direction!r}")
+        if "normalize" in raw and loss != "attention_kl":
+            raise ValueError(f"{w}.normalize: only attention_kl takes normalize")
+        normalize = raw.get("normalize", "elements")
+        if normalize not in losses.ATTENTION_NORMS:
+            raise ValueError(f"{w}.normalize: expected one of {losses.ATTENTION_NORMS}, got {normalize!r}")
         projection = bool(raw.get("projection", False))
         if projection and loss not in ("hidden_mse", "embedding_mse"):
             raise ValueError(f"{w}.projection: only hidden_mse and embedding_mse use a projection")
         terms.append(Term(loss, float(raw.get("weight", 1.0)), tuple(s_layers), tuple(t_layers),
-                          projection, direction))
+                          projection, direction, normalize))
     return Recipe(temperature, tuple(terms))
 
 
@@ -118,5 +133,5 @@ def resolve_layers(recipe: Recipe, n_student: int, n_teacher: int, where: str) -
         att = t.loss in ATTENTION
         s = tuple(_index(i, n_student, att, f"{where}.terms[{k}].student_layers") for i in t.student_layers)
         te = tuple(_index(i, n_teacher, att, f"{where}.terms[{k}].teacher_layers") for i in t.teacher_layers)
-        out.append(Term(t.loss, t.weight, s, te, t.projection, t.direction))
+        out.append(Term(t.loss, t.weight, s, te, t.projection, t.direction, t.normalize))
     return Recipe(recipe.temperature, tuple(out))

@@ -10,9 +10,10 @@ from transformers import AutoTokenizer
 from ..params import params_hash
 from ..pretrain.engine import is_main
 from ..pretrain.export import export, model_card
-from ..pretrain.run import run_engine, section
+from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
 from ..models.build import load_masked_lm
 from ..models.student import make_student
+from . import gate
 from .recipe import parse
 from .task import DistillTask
 
@@ -29,11 +30,13 @@ def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdi
         raise FileNotFoundError(f"{teacher}: teacher model folder has no config.json")
     teacher_model = load_masked_lm(teacher, attn_implementation=attn)
     tokenizer = AutoTokenizer.from_pretrained(str(teacher))
+    # Stop before a day of distillation from a teacher whose MLM head is untrained or missing.
+    gate_facts = gate.check(teacher_model, gate.corpus_tail(corpus), tokenizer,
+                            params["pretrain"].get("distill_gate"), str(teacher))
     seed = int(params["pretrain"]["engine"].get("seed", 0))
     student = make_student(teacher_model, section(cfg, "student"), seed, attn)
     task = DistillTask(student, teacher_model, recipe, where)
-    phash = params_hash({"distill": cfg, "engine": params["pretrain"]["engine"],
-                         "corpus_max_length": params.get("tokenize", {}).get("corpus_max_length")})
+    phash = params_hash({"distill": cfg, "engine": params["pretrain"]["engine"], **corpus_settings(params)})
     logger.info("distilling %s from %s: %d -> %d layers, %.1fM student parameters (params hash %s)",
                 model, teacher, teacher_model.config.num_hidden_layers, student.config.num_hidden_layers,
                 sum(p.numel() for p in student.parameters()) / 1e6, phash)
@@ -42,12 +45,15 @@ def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdi
     if is_main():
         facts = {
             "model": model, "made by": "knowledge distillation",
-            "teacher": str(teacher), "student init": cfg["student"].get("init"),
+            "teacher": str(teacher),
+            "teacher masked-token accuracy": gate_facts if gate_facts is not None else "not checked",
+            "student init": {k: v for k, v in cfg["student"].items() if k != "config"},
             "student config": {k: getattr(student.config, k) for k in
                                ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")},
             "steps": cfg["train"]["steps"], "batch size": cfg["train"]["batch_size"],
             "learning rate": cfg["train"]["learning_rate"], "processes": world,
-            "data": f"{corpus} ({n_rows} packed sequences)", "params hash": phash,
+            "warm-up steps": cfg["train"].get("warmup_steps"), "weight decay": cfg["train"].get("weight_decay"),
+            "data": corpus_description(params, corpus, n_rows), "params hash": phash,
             "parameters": sum(p.numel() for p in student.parameters()),
         }
         export(student, tokenizer, Path(out), model_card(f"{model} (distilled)", facts, cfg["recipe"]))

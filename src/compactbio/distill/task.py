@@ -63,7 +63,8 @@ class DistillTask(nn.Module):
     def norms(self, n_masked: int, lengths: list) -> dict:
         h = heads.num_heads(self.teacher)
         d = heads.hidden_size(self.teacher)
-        return {n: losses.count(t.loss, n_masked, lengths, h, d) for n, t in zip(self.terms, self.recipe.terms)}
+        return {n: losses.count(t.loss, n_masked, lengths, h, d, t.normalize)
+                for n, t in zip(self.terms, self.recipe.terms)}
 
     def _teacher(self, ids, am, sel):
         r = self.recipe
@@ -110,7 +111,8 @@ class DistillTask(nn.Module):
                     elif t.loss == "attention_mse":
                         v = v + losses.attention_mse(s_a[ls - 1], t_a[lt - 1], am, normalizer=nz)
                     else:
-                        v = v + losses.attention_kl(s_a[ls - 1], t_a[lt - 1], am, t.direction, normalizer=nz)
+                        v = v + losses.attention_kl(s_a[ls - 1], t_a[lt - 1], am, t.direction, t.normalize,
+                                                    normalizer=nz)
             values[name] = v.detach()
             total = total + t.weight * v
         return total, values

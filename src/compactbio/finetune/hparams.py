@@ -27,6 +27,16 @@ def hyperparameters(params: dict, task: str, model: str) -> dict:
         missing += [k for k in ("n_best", "max_answer_tokens", "top_k") if hp.get(k) is None]
     if missing:
         raise ValueError(f"params: finetune.common / finetune.{task} lack {', '.join(missing)}")
+    hp.setdefault("select", "best")
+    choices = {"select": ("last", "best")}
+    if task == "qa":
+        hp.setdefault("scoring", "merged")
+        hp.setdefault("answer_cleanup", "biobert")
+        hp.setdefault("per_snippet", 5)
+        choices.update(scoring=("merged", "authors"), answer_cleanup=("biobert", "trim"))
+    for key, allowed in choices.items():
+        if hp[key] not in allowed:
+            raise ValueError(f"params: finetune.{task}.{key} must be one of {', '.join(allowed)}, got {hp[key]!r}")
     for key in ("epochs", "batch_size", "eval_batch_size"):
         if int(hp[key]) < 1:
             raise ValueError(f"params: finetune.{task}.{key} must be >= 1, got {hp[key]}")

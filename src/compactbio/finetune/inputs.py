@@ -168,7 +168,8 @@ def load_inputs(data: Path, prepared: Path, limits: dict[str, int | None] | None
         if (limits or {}).get(split):
             _keep_first(task, inp.examples[split], rows, int(limits[split]))
         inp.rows[split] = rows
-        if not rows["input_ids"]:
+        if not rows["input_ids"] and (split != "validation" or inp.examples[split]):
+            # An empty validation split is allowed (validation_fraction: 0, the authors' protocol).
             raise ValueError(f"{data / f'{split}.arrow'}: no rows")
         {"ner": _check_ner, "re": _check_re, "qa": _check_qa}[task](inp, split)
     if task == "qa":

@@ -103,10 +103,24 @@ class Result:
     log: list[dict] = field(default_factory=list)
 
 
+SELECTIONS = ("last", "best")
+
+
 def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepted: set[str],
-          validate: Callable[[], dict], select: str, device: str = "cpu") -> Result:
-    """Fine-tune for ``hp['epochs']`` epochs; after each, ``validate()`` scores the
-    model and the state with the highest ``select`` score (earliest on ties) is kept."""
+          validate: Callable[[], dict] | None, select: str, device: str = "cpu",
+          selection: str = "best") -> Result:
+    """Fine-tune for ``hp['epochs']`` epochs.
+
+    ``selection="best"``: after each epoch ``validate()`` scores the model and the
+    state with the highest ``select`` score (earliest on ties) is kept.
+    ``selection="last"`` (the authors' scripts: ``Trainer.train()`` then evaluate):
+    the final state is kept; ``validate`` (may be None: no validation split) is
+    only logged.
+    """
+    if selection not in SELECTIONS:
+        raise ValueError(f"model selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if selection == "best" and validate is None:
+        raise ValueError("model selection 'best' needs a validation split")
     gen = torch.Generator().manual_seed(seed)
     bs, epochs = int(hp["batch_size"]), int(hp["epochs"])
     steps_per_epoch = math.ceil(len(rows) / bs)
@@ -131,13 +145,18 @@ def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepte
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
             step += 1
-        scores = validate()
+        scores = validate() if validate is not None else {}
         mean_loss = float(np.mean(losses)) if losses else float("nan")
-        log.append({"step": step, "epoch": epoch, "loss": mean_loss, "validation_score": scores[select]})
-        logger.info("epoch %d: loss %.4f, validation %s %.4f", epoch, mean_loss, select, scores[select])
-        if best is None or scores[select] > best.best_validation[select]:
+        log.append({"step": step, "epoch": epoch, "loss": mean_loss, "validation_score": scores.get(select, "")})
+        logger.info("epoch %d: loss %.4f, validation %s %s", epoch, mean_loss, select,
+                    f"{scores[select]:.4f}" if select in scores else "-")
+        if selection == "last":
+            if epoch == epochs:
+                best = Result(best_state={}, best_epoch=epoch, best_validation=scores)
+        elif best is None or scores[select] > best.best_validation[select]:
             state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best = Result(best_state=state, best_epoch=epoch, best_validation=scores)
     best.log = log
-    model.load_state_dict(best.best_state)
+    if best.best_state:
+        model.load_state_dict(best.best_state)
     return best

@@ -5,7 +5,11 @@ snippet take the ``n_best`` start and end positions inside the context, keep
 pairs with ``start <= end`` no longer than ``max_answer_tokens``, keep the
 snippet's ``n_best`` spans by ``start + end`` logit and turn them into
 probabilities with a softmax over that list.  The question's answers are then
-merged across its snippets by :func:`compactbio.metrics.bioasq.rank_answers`.
+built by ``finetune.qa.scoring``: ``merged`` pools them across its snippets
+(:func:`compactbio.metrics.bioasq.rank_answers`, BioBERT's n-best merging),
+``authors`` gives one synonym list per snippet, in snippet order
+(:func:`compactbio.metrics.bioasq.per_snippet_answers`, the paper's code).
+Both protocols are scored on every evaluation; see :func:`evaluate`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics.bioasq import bioasq_scores, normalise_answer, rank_answers, submission
+from ..metrics.bioasq import (SCORINGS, bioasq_scores, clean_answer, per_snippet_answers, rank_answers,
+                              submission)
 
 SELECT = "mrr"
 
@@ -69,26 +74,55 @@ def snippet_answers(spans: list[tuple[float, int, int]], context: str, n_best: i
     return [(context[a:b], float(p)) for ((a, b), _), p in zip(top, probs)]
 
 
-def answers_per_question(inp, split: str, outputs: list[np.ndarray], hp: dict) -> dict[str, list[str]]:
+def snippet_candidates(inp, split: str, outputs: list[np.ndarray], hp: dict) -> dict[str, list[list[tuple[str, float]]]]:
+    """Question id -> each of its snippets' n-best ``(text, probability)``, in snippet (file) order."""
     rows, examples = inp.rows[split], inp.examples[split]
     n_best, max_tok = int(hp["n_best"]), int(hp["max_answer_tokens"])
     spans = defaultdict(list)
     for r, ex_idx in enumerate(rows["example"]):
         spans[ex_idx] += window_spans(outputs[r], rows["offset_start"][r], rows["offset_end"][r], n_best, max_tok)
-    cands = defaultdict(list)
+    cands: dict[str, list] = defaultdict(list)
     for ex_idx, sp in sorted(spans.items()):
         ex = examples[ex_idx]
-        cands[ex["question_id"]] += snippet_answers(sp, ex["context"], n_best)
-    return {q: [a for a, _ in rank_answers(c, int(hp["top_k"]), max_tok)] for q, c in cands.items()}
+        cands[ex["question_id"]].append(snippet_answers(sp, ex["context"], n_best))
+    return dict(cands)
 
 
-def _evaluation(inp, split: str, answers: dict[str, list[str]], hp: dict) -> Evaluation:
-    scores, records = bioasq_scores(answers, inp.golden[split], int(hp["top_k"]))
-    return Evaluation(scores=scores, records=records, answers=answers)
+def scoring_of(hp: dict) -> str:
+    scoring = hp.get("scoring") or "merged"
+    if scoring not in SCORINGS:
+        raise ValueError(f"params: finetune.qa.scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    return scoring
+
+
+def answers_by(cands: dict[str, list], hp: dict, scoring: str) -> dict[str, list]:
+    """Each question's submitted answers under one protocol (``merged``: strings; ``authors``: synonym lists)."""
+    cleanup, max_tok = hp.get("answer_cleanup") or "biobert", int(hp["max_answer_tokens"])
+    if scoring == "merged":
+        return {q: [a for a, _ in rank_answers([c for snip in c_ for c in snip], int(hp["top_k"]), max_tok, cleanup)]
+                for q, c_ in cands.items()}
+    return {q: per_snippet_answers(c_, int(hp.get("per_snippet") or 5), max_tok, cleanup) for q, c_ in cands.items()}
+
+
+def answers_per_question(inp, split: str, outputs: list[np.ndarray], hp: dict) -> dict[str, list]:
+    return answers_by(snippet_candidates(inp, split, outputs, hp), hp, scoring_of(hp))
+
+
+def _evaluation(inp, split: str, answers: dict[str, list], hp: dict, extra: dict | None = None) -> Evaluation:
+    scores, records = bioasq_scores(answers, inp.golden[split])
+    return Evaluation(scores={**scores, **(extra or {})}, records=records, answers=answers)
 
 
 def evaluate(inp, split: str, outputs: list[np.ndarray], hp: dict) -> Evaluation:
-    return _evaluation(inp, split, answers_per_question(inp, split, outputs, hp), hp)
+    """Scores under the configured protocol (``strict``, ``lenient``, ``mrr``) and under
+    each protocol by name (``strict_merged``, ..., ``mrr_authors``): the tables show the
+    first, ``reported`` compares the paper with the authors' one."""
+    cands = snippet_candidates(inp, split, outputs, hp)
+    extra = {}
+    for scoring in SCORINGS:
+        agg, _ = bioasq_scores(answers_by(cands, hp, scoring), inp.golden[split])
+        extra.update({f"{k}_{scoring}": v for k, v in agg.items()})
+    return _evaluation(inp, split, answers_by(cands, hp, scoring_of(hp)), hp, extra)
 
 
 def baseline(inp, hp: dict) -> dict:
@@ -98,7 +132,7 @@ def baseline(inp, hp: dict) -> dict:
     spelling: dict[str, str] = {}
     for ex in inp.examples["train"]:
         for a in ex.get("answers") or []:
-            text = normalise_answer(a.get("text", ""))
+            text = clean_answer(a.get("text", ""), hp.get("answer_cleanup") or "biobert", int(hp["max_answer_tokens"]))
             if text:
                 per_q[ex["question_id"]].add(text.lower())
                 spelling.setdefault(text.lower(), text)
@@ -108,7 +142,17 @@ def baseline(inp, hp: dict) -> dict:
     return _evaluation(inp, "test", {q: top for q in asked}, hp).scores
 
 
+QUESTIONS_FILE = "golden_questions.json"   # prepare: (id, type) of every question of the golden file
+
+
 def write_predictions(folder: Path, inp, ev: Evaluation) -> None:
-    """BioASQ submission JSON, so the official evaluator can re-score it."""
-    sub = submission(ev.answers, inp.golden["test"].keys())
+    """BioASQ submission JSON the official evaluator accepts as is: every question of the
+    golden file (prepared ``golden_questions.json``), non-factoid ones with empty answers;
+    a prepared folder without that file gives the factoid questions only."""
+    listing = Path(inp.prepared) / QUESTIONS_FILE
+    if listing.is_file():
+        questions = [(q["id"], q["type"]) for q in json.loads(listing.read_text(encoding="utf-8"))["questions"]]
+    else:
+        questions = list(inp.golden["test"].keys())
+    sub = submission(ev.answers, questions)
     (folder / "predictions.json").write_text(json.dumps(sub, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

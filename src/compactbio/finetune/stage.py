@@ -1,8 +1,10 @@
 """The ``finetune`` stage: one (model, dataset, seed) job, from inputs to scored outputs.
 
-Order of work: validate every input (fast, nothing written), fine-tune with
-model selection on the validation split, score the test split once with the
-best state, then write all outputs into ``out`` in one atomic step.
+Order of work: validate every input (fast, nothing written), fine-tune, keep
+the last epoch's state (``finetune.<task>.select: last``, the authors') or the
+best one on the validation split (``best``), score the test split once, then
+write all outputs into ``out`` in one atomic step.  With ``select: last`` the
+validation split may be empty (``datasets.<id>.split.validation_fraction: 0``).
 """
 
 from __future__ import annotations
@@ -45,13 +47,26 @@ def _setup_torch(seed: int, num_threads: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def protocol(hp: dict, task: str, has_validation: bool) -> dict:
+    """How this run was trained and scored (the tables' notes say it)."""
+    out = {"select": hp["select"], "validation": has_validation}
+    if task == "qa":
+        out.update(scoring=hp["scoring"], answer_cleanup=hp["answer_cleanup"])
+    return out
+
+
 def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data: Path,
         prepared: Path, out: Path) -> dict:
     """Fine-tune ``model_dir`` on the tokenized ``data``, score with ``prepared``'s gold; return metrics."""
     model_dir, data, prepared, out = Path(model_dir), Path(data), Path(prepared), Path(out)
     check_model_dir(model_dir)
-    hp = hyperparameters(params, task_of_prepared(prepared), model)
+    task_name = task_of_prepared(prepared)
+    hp = hyperparameters(params, task_name, model)
     inp = load_inputs(data, prepared, row_limits(hp))
+    has_validation = inp.n_rows("validation") > 0
+    if hp["select"] == "best" and not has_validation:
+        raise ValueError(f"params: finetune.{task_name}.select is 'best' but {prepared} has no validation split "
+                         f"(datasets.{dataset}.split.validation_fraction is 0?): use select: last, or carve one out")
     check_same_tokenizer(model_dir, inp)
     task = _task_module(inp.task)
     logger.info("fine-tuning %s on %s (%s, seed %d): %d train rows, lr %g, %d epochs",
@@ -74,16 +89,17 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)
     eval_bs = int(hp["eval_batch_size"])
-    val_feats = task.features(inp, "validation", train=False)
+    val_feats = task.features(inp, "validation", train=False) if has_validation else []
 
     def validate() -> dict:
         return task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted, device), hp).scores
 
-    result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted, validate, task.SELECT, device)
+    result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted,
+                   validate if has_validation else None, task.SELECT, device, selection=hp["select"])
     test = task.evaluate(inp, "test", predict(net, task.features(inp, "test", train=False), eval_bs, pad, accepted, device), hp)
     metrics = {"task": inp.task, "model": model, "dataset": dataset, "seed": seed,
                "test": test.scores, "validation": result.best_validation, "best_epoch": result.best_epoch,
-               "baseline": task.baseline(inp, hp)}
+               "baseline": task.baseline(inp, hp), "protocol": protocol(hp, inp.task, has_validation)}
     logger.info("test %s", ", ".join(f"{k} {v:.4f}" for k, v in test.scores.items()))
 
     with atomic_dir(out) as tmp:

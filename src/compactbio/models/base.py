@@ -19,7 +19,7 @@ from ..params import params_hash
 from ..pretrain.engine import is_main
 from ..pretrain.export import export, model_card
 from ..pretrain.mlm import MLMTask
-from ..pretrain.run import run_engine, section
+from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
 from .build import load_hub_masked_lm, tiny_model
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,7 @@ logger = logging.getLogger(__name__)
 
 def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, workdir: Path) -> None:
     cfg = section(params, "pretrain", "base", model)
-    phash = params_hash({"base": cfg, "engine": params["pretrain"]["engine"],
-                         "corpus_max_length": params.get("tokenize", {}).get("corpus_max_length")})
+    phash = params_hash({"base": cfg, "engine": params["pretrain"]["engine"], **corpus_settings(params)})
     hub = cfg.get("hub")
     tokenizer = Path(tokenizer)
     if not (tokenizer / "tokenizer.json").is_file():
@@ -56,6 +55,6 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
         facts = {"model": model, "made by": "demo: tiny model, MLM pre-training from scratch",
                  "architecture": cfg["arch"], "config": cfg.get("config"), "tokenizer": str(tokenizer),
                  "steps": mlm["steps"], "batch size": mlm["batch_size"], "learning rate": mlm["learning_rate"],
-                 "processes": world, "data": f"{corpus} ({n_rows} packed sequences)", "params hash": phash,
+                 "processes": world, "data": corpus_description(params, corpus, n_rows), "params hash": phash,
                  "parameters": sum(p.numel() for p in net.parameters())}
         export(net, tok, Path(out), model_card(f"{model} (demo base model)", facts))

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     max_device_batch: int | None = None  # rows per rank and micro-batch; None: batch / (accumulation x world)
     precision: str = "auto"  # auto | bf16 | fp32, see resolve_precision
+    warmup_steps: int | None = None  # linear warm-up in optimizer steps; None: warmup_fraction x steps
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -76,9 +77,22 @@ class TrainConfig:
     def from_params(cls, train: dict, engine: dict) -> "TrainConfig":
         keys = ("warmup_fraction", "weight_decay", "max_grad_norm", "gradient_accumulation",
                 "checkpoint_every", "log_every", "seed", "max_device_batch", "precision")
+        kwargs = {k: engine[k] for k in keys if k in engine}
+        # A job's own train.warmup_steps / train.weight_decay (the authors' per-script values)
+        # override the engine's; null means "the engine's".
+        for k in ("warmup_steps", "weight_decay"):
+            if train.get(k) is not None:
+                kwargs[k] = train[k]
+        if kwargs.get("warmup_steps") is not None:
+            kwargs["warmup_steps"] = int(kwargs["warmup_steps"])
         return cls(steps=int(train["steps"]), batch_size=int(train["batch_size"]),
-                   learning_rate=float(train["learning_rate"]),
-                   **{k: engine[k] for k in keys if k in engine})
+                   learning_rate=float(train["learning_rate"]), **kwargs)
+
+    def warmup(self) -> int:
+        """Warm-up length in optimizer steps."""
+        if self.warmup_steps is not None:
+            return int(self.warmup_steps)
+        return int(math.ceil(self.warmup_fraction * self.steps))
 
     def accumulation(self, world: int) -> int:
         """Micro-batches per optimizer step on ``world`` ranks (see :func:`data.accumulation_steps`)."""
@@ -341,8 +355,7 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
     task.to(dev)
     task.train()
     optimizer = torch.optim.AdamW(_param_groups(task, cfg.weight_decay), lr=cfg.learning_rate)
-    warmup = int(math.ceil(cfg.warmup_fraction * cfg.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.steps, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.steps, cfg.warmup()))
     torch.manual_seed(cfg.seed + rank)  # dropout streams; replaced by the checkpoint's on resume
     random.seed(cfg.seed + rank)
     start = load_checkpoint(workdir, task, optimizer, scheduler, params_hash)

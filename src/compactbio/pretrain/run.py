@@ -20,6 +20,19 @@ def section(params: dict, *keys: str):
     return node
 
 
+def corpus_settings(params: dict) -> dict:
+    """The tokenize keys that shape the corpus rows: part of every pre-training job's resume hash."""
+    t = params.get("tokenize", {})
+    return {"corpus_max_length": t.get("corpus_max_length"),
+            **({"corpus_packing": t["corpus_packing"]} if "corpus_packing" in t else {})}
+
+
+def corpus_description(params: dict, corpus: Path, n_rows: int) -> str:
+    """How the model card names the training data."""
+    packed = params.get("tokenize", {}).get("corpus_packing", True)
+    return f"{corpus} ({n_rows} {'packed sequences' if packed else 'documents, one a row'})"
+
+
 def corpus_rows(params: dict, corpus: Path, vocab_size: int):
     rows = load_corpus(corpus, vocab_size)
     max_len = params.get("tokenize", {}).get("corpus_max_length")

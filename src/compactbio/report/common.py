@@ -11,6 +11,46 @@ TASK_NAMES = {"ner": "NER", "re": "RE", "qa": "QA", "mlm": "MLM"}
 TYPE_HEADER = {"ner": "Type", "re": "Relation", "qa": "Type"}
 REFERENCE = "biobert"   # the teacher every compact model is compared with
 
+# The metrics.json key compared with the paper's figure (`reported`, `retention`): the paper's NER
+# F1 is seqeval on sub-word tag sequences (the authors' ner.py), its QA scores come from one
+# answer per snippet (the authors' qa.py); other metrics compare as named.
+PAPER_METRIC = {"ner": {"f1": "f1_subword"}, "re": {},
+                "qa": {"strict": "strict_authors", "lenient": "lenient_authors", "mrr": "mrr_authors"}}
+
+SELECT_WORDS = {"last": "the last epoch's model (as the authors' scripts)",
+                "best": "the epoch best on the validation split"}
+SCORING_WORDS = {"merged": "n-best spans merged over a question's snippets, top 5 (BioBERT's post-processing)",
+                 "authors": "one answer per snippet, in snippet order, its top-5 spans as synonyms (the authors' code)"}
+CLEANUP_WORDS = {"biobert": "empty and over-100-character answers dropped (BioBERT)",
+                 "trim": "answers trimmed of whitespace, full stops and stray brackets"}
+
+
+def paper_metric(task: str, metric: str) -> str:
+    return PAPER_METRIC[task].get(metric, metric)
+
+
+def _join(values: list[str]) -> str:
+    return " / ".join(values)
+
+
+def protocol_notes(protocols: list[dict], task: str | None, qa_shown: str | None = None) -> list[str]:
+    """Notes naming the runs' model selection and (QA) answer protocol, from their metrics.json.
+
+    ``qa_shown``: the QA protocol the table's numbers use (``authors`` for `reported`);
+    None: each run's own ``scoring``.
+    """
+    if not protocols:
+        return []
+    selects = sorted({p["select"] for p in protocols})
+    notes = ["Model selection: " + _join([f"{SELECT_WORDS.get(s, s)} (finetune select: {s})" for s in selects]) + "."]
+    if task in (None, "qa") and any("scoring" in p for p in protocols):
+        shown = [qa_shown] if qa_shown else sorted({p["scoring"] for p in protocols if "scoring" in p})
+        cleanups = sorted({p["answer_cleanup"] for p in protocols if "answer_cleanup" in p})
+        notes.append("BioASQ answers: " + _join([f"{SCORING_WORDS.get(s, s)} (scoring: {s})" for s in shown])
+                     + "; " + _join([f"{CLEANUP_WORDS.get(c, c)} (answer_cleanup: {c})" for c in cleanups])
+                     + "; scored as the official BioASQ evaluator (EvaluatorTask1b -phaseB -e 5).")
+    return notes
+
 
 def style_of(params: dict) -> dict:
     """``tables.style`` with its emphasis options checked."""

@@ -4,6 +4,12 @@ One row per (table, dataset, metric, model) of the score tables listed in
 ``tables.<name>.tables``; the paper figure is looked up in the paper's table
 of the same number (``table2`` -> Table 2) when it holds that figure, so the
 cited source is exact.  Figures the paper does not report show "–".
+
+Like is compared with like (``common.PAPER_METRIC``): NER is our sub-word
+entity F1 (``f1_subword``: seqeval on sub-word tag sequences, as the authors'
+``ner.py``), with our word-level F1 beside it; BioASQ is scored under the
+authors' protocol (``strict_authors``, ...: one answer per snippet, as their
+``qa.py``) whatever ``finetune.qa.scoring`` the score tables show.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
     spec = params["tables"][name]
     style = common.style_of(params)
     table = Table(name=name, caption=spec["title"],
-                  columns=["Dataset", "Metric", "Model", "Paper", "Ours", "Δ"],
-                  align=["l", "l", "l", "r", "r", "r"], long=True)
+                  columns=["Dataset", "Metric", "Model", "Paper", "Ours", "Δ", "Ours (word F1)"],
+                  align=["l", "l", "l", "r", "r", "r", "r"], long=True)
     csv_rows: list[dict] = []
     diffs: list[float] = []
+    pairs: dict[tuple[str, str], None] = {}
+    tasks: set[str] = set()
     for t in spec["tables"]:
         ts = params["tables"][t]
         if ts.get("kind") != "scores":
@@ -49,7 +57,11 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
         for d in ts["datasets"]:
             for j, (mlabel, metric) in enumerate(common.METRIC_ROWS[task]):
                 for k, m in enumerate(ts["models"]):
-                    ours = results.score(m, d, task, metric)
+                    pairs[(m, d)] = None
+                    tasks.add(task)
+                    key = common.paper_metric(task, metric)
+                    ours = results.score(m, d, task, key)
+                    word = results.score(m, d, task, "f1") if task == "ner" else None
                     fig = lookup(m, d, metric, prefer)
                     diff = None if fig is None else ours.mean - fig.value
                     if diff is not None:
@@ -59,18 +71,26 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
                          Cell(mlabel if k == 0 else ""), Cell(common.model_name(params, m)),
                          Cell(value=fig.value) if fig is not None else Cell("–"),
                          Cell(value=ours.mean, std=ours.std),
-                         Cell(value=diff, signed=True) if diff is not None else Cell("–")],
+                         Cell(value=diff, signed=True) if diff is not None else Cell("–"),
+                         Cell(value=word.mean, std=word.std) if word is not None else Cell("–")],
                         rule_before=j == 0 and k == 0 and table.rows[-1].section is None))
                     csv_rows.append({"table": t, "task": task, "dataset": d, "metric": metric, "model": m,
                                      "model_name": common.model_name(params, m),
                                      "paper": "" if fig is None else f"{fig.value:.2f}",
+                                     "ours_metric": key,
                                      "ours": common.fmt(ours.mean), "ours_std": common.fmt(ours.std),
+                                     "ours_word_f1": "" if word is None else common.fmt(word.mean),
                                      "diff": common.fmt(diff),
                                      "paper_source": "" if fig is None else fig.source,
                                      "paper_line": "" if fig is None else fig.line})
     table.notes = [common.seeds_note(results.seeds),
                    "Paper: the figures reported in the paper's Tables 2–7 (the CSV gives each one's "
-                   "table, row and line of the paper's text). Δ = ours − paper, in points."]
+                   "table, row and line of the paper's text). Δ = ours − paper, in points.",
+                   "Ours, as the paper measured: NER entity F1 on sub-word tag sequences (seqeval over every "
+                   "sub-word, as the authors' ner.py; our word-level F1, first sub-word per word, in the last "
+                   "column); BioASQ under the authors' protocol."]
+    table.notes += common.protocol_notes(results.protocols(pairs), None if "qa" in tasks else "ner",
+                                         qa_shown="authors")
     if diffs:
         mean_abs = sum(abs(x) for x in diffs) / len(diffs)
         table.notes.append(f"Mean |Δ| over {len(diffs)} figures: {mean_abs:.{style['decimals']}f} points.")

@@ -72,8 +72,8 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
                   align=["l", "l", "l"] + ["r"] * len(models))
     csv_rows: list[dict] = []
 
-    def ours(m, task, d, metric):
-        return results.score(m, d, task, metric).mean
+    def ours(m, task, d, metric):   # the paper's measure (sub-word NER F1, the authors' QA protocol)
+        return results.score(m, d, task, common.paper_metric(task, metric)).mean
 
     def paper(m, task, d, metric):
         fig = lookup(m, d, metric)
@@ -125,7 +125,11 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
         f"metric; means are unweighted over rows. Ours: ratio of the mean scores over "
         f"{len(results.seeds)} seed(s) ({', '.join(str(s) for s in results.seeds)}).",
         "–: not available (no run in the listed tables, or a reference score of 0).",
+        "Ours is measured as the paper's figures are: NER entity F1 on sub-word tag sequences (seqeval, "
+        "as the authors' ner.py), BioASQ under the authors' protocol (one answer per snippet).",
     ]
+    pairs = {(m, d): None for _, d, _, _, present in rows for m in [ref, *models] if m == ref or m in present}
+    table.notes += common.protocol_notes(results.protocols(pairs), None, qa_shown="authors")
     note = common.style_note(style)
     if note:
         table.notes.append(note)

@@ -46,10 +46,28 @@ def load_metrics(path: Path, task: str) -> dict[str, float]:
     out = {}
     for key in TEST_KEYS[task]:
         value = test.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not 0.0 <= value <= 1.0:
+        if not _is_score(value):
             raise ValueError(f"{path}: test.{key} must be a score in [0, 1], got {value!r}")
         out[key] = float(value)
+    # Further scores (QA: strict_authors, ...; NER: precision_subword, ...) when they are scores.
+    out.update({k: float(v) for k, v in test.items() if k not in out and _is_score(v)})
+    return out
+
+
+def _is_score(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+        and 0.0 <= value <= 1.0
+
+
+def load_protocol(path: Path) -> dict:
+    """How a run was trained and scored (metrics.json ``protocol``); runs written before it
+    was recorded kept the best validation epoch and, for QA, the merged ranking."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    proto = data.get("protocol") if isinstance(data.get("protocol"), dict) else {}
+    out = {"select": "best", "validation": True}
+    if data.get("task") == "qa":
+        out.update(scoring="merged", answer_cleanup="trim")
+    out.update(proto)
     return out
 
 
@@ -121,4 +139,22 @@ class Results:
                    for s in self.seeds for name in ("metrics.json", "per_example.jsonl"))
 
     def score(self, model: str, dataset: str, task: str, metric: str) -> Score:
-        return Score.of([self.metrics(model, dataset, s, task)[metric] for s in self.seeds])
+        values = []
+        for s in self.seeds:
+            m = self.metrics(model, dataset, s, task)
+            if metric not in m:
+                raise ValueError(f"{run_dir(self.runs, model, dataset, s) / 'metrics.json'}: no test.{metric} "
+                                 f"(written by an older version: re-run `compactbio finetune` for this run)")
+            values.append(m[metric])
+        return Score.of(values)
+
+    def protocols(self, pairs) -> list[dict]:
+        """The distinct protocols of the runs of ``(model, dataset)`` pairs (each seed), in a stable order."""
+        seen: dict[str, dict] = {}
+        for model, dataset in pairs:
+            for s in self.seeds:
+                path = run_dir(self.runs, model, dataset, s) / "metrics.json"
+                if path.is_file():
+                    proto = load_protocol(path)
+                    seen.setdefault(json.dumps(proto, sort_keys=True), proto)
+        return [seen[k] for k in sorted(seen)]

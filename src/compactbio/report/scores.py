@@ -91,7 +91,8 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
     table.notes = notes + [n for n in (common.seeds_note(results.seeds), common.style_note(style)) if n]
     if task == "ner":
         table.notes.append("NER: entity-level F1 on words (a word's tag is its first sub-word's prediction); "
-                           "the paper's sub-word F1 is in the CSV.")
+                           "the paper's sub-word F1 is in the CSV and in the `reported` table.")
+    table.notes += common.protocol_notes(results.protocols([(m, d) for d in datasets for m in models]), task)
     if compared:
         table.markdown_notes.append(significance.legend(common.model_name(params, ref), samples,
                                                         len(results.seeds)))

@@ -85,7 +85,8 @@ def finetune_outputs(raw: dict, model: str, dataset: str, seed) -> dict[str, str
 def tokenize_keys(raw: dict, dataset: str) -> list[str]:
     task = task_of(raw, dataset)
     if task == "mlm":
-        return ["scale", "tokenize.corpus_max_length"]
+        return ["scale", "tokenize.corpus_max_length",
+                *(["tokenize.corpus_packing"] if "corpus_packing" in raw.get("tokenize", {}) else [])]
     if task == "qa":
         return ["scale", "tokenize.qa_max_length", "tokenize.qa_stride"]
     return ["scale", "tokenize.max_length"]
@@ -119,8 +120,9 @@ def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
         return tokenize_keys(raw, w["dataset"])
     if rule == "base_model":
         return ["scale", "pretrain.engine", f"pretrain.base.{w['model']}", "tokenize.corpus_max_length"]
-    if rule == "distill":
-        return ["scale", "pretrain.engine", f"pretrain.distill.{w['model']}", "tokenize.corpus_max_length"]
+    if rule == "distill":   # distill_gate: the teacher check before distilling (compactbio.distill.gate)
+        gate = ["pretrain.distill_gate"] if "distill_gate" in raw["pretrain"] else []
+        return ["scale", "pretrain.engine", *gate, f"pretrain.distill.{w['model']}", "tokenize.corpus_max_length"]
     if rule == "continual":
         return ["scale", "pretrain.engine", f"pretrain.continual.{w['model']}", "tokenize.corpus_max_length"]
     if rule.startswith("finetune_"):

@@ -8,10 +8,17 @@ golden files: ``golden_validation.json`` from the training answers (every
 distinct answer text of a question is a synonym of its one answer) and
 ``golden_test.json`` from ``7B_golden.json``.
 
+``split.validation_fraction: 0`` (the authors' protocol: they fine-tuned on
+the whole training file) leaves the validation split empty; fine-tuning then
+needs ``finetune.qa.select: last``.
+
 Golden ``exact_answer`` for factoid questions comes as a string, a list of
 synonyms, or a list of synonym lists; it is normalised to a list of synonym
 lists.  A test question absent from the golden file (or not factoid there)
-is an error: it could never be scored.
+is an error: it could never be scored.  ``golden_questions.json`` lists the
+id and type of *every* question of the golden file, in its order (7b: 500, of
+which 162 factoid), so the fine-tuning stage can write a submission the
+official evaluator accepts as is.
 """
 
 from __future__ import annotations
@@ -109,10 +116,25 @@ def golden_from_file(path: Path, test_rows: list[dict]) -> dict:
     return gold
 
 
+def question_list(path: Path) -> dict:
+    """``{"questions": [{"id", "type"}, ...]}``: every question of the golden file, in its order."""
+    out = []
+    for q in load_json(path).get("questions") or []:
+        qid, qtype = q.get("id"), q.get("type")
+        if not isinstance(qid, str) or qtype not in ("factoid", "yesno", "list", "summary"):
+            raise DataError(path, f"question {qid!r}: needs a string id and a type factoid/yesno/list/summary, got {qtype!r}")
+        out.append({"id": qid, "type": qtype})
+    return {"questions": out}
+
+
 def read(folder: Path, ds: dict, name: str) -> Prepared:
     folder = Path(folder)
     files = dict(DEFAULT_FILES)
     files.update(ds.get("files") or {})
+    unknown = sorted(set(files) - set(DEFAULT_FILES))
+    if unknown:
+        raise ValueError(f"datasets.{name}.files: {', '.join(unknown)} not used by the bioasq format "
+                         f"(train, test, golden)")
     cfg = {"validation_fraction": 0.1, "seed": 13}
     cfg.update(ds.get("split") or {})
     train_all = read_squad(folder / files["train"], need_answers=True)
@@ -120,10 +142,11 @@ def read(folder: Path, ds: dict, name: str) -> Prepared:
     val_q = seeded_pick(list({r["question_id"] for r in train_all}), cfg["validation_fraction"], cfg["seed"])
     train = [r for r in train_all if r["question_id"] not in val_q]
     validation = [r for r in train_all if r["question_id"] in val_q]
-    if not validation:
+    if not validation and cfg["validation_fraction"] > 0:
         raise DataError(folder / files["train"], "empty split: validation has no questions (too few training questions)")
     golden_test = golden_from_file(folder / files["golden"], test)
-    extra = {"golden_validation.json": golden_from_train(validation), "golden_test.json": golden_test}
+    extra = {"golden_validation.json": golden_from_train(validation), "golden_test.json": golden_test,
+             "golden_questions.json": question_list(folder / files["golden"])}
     questions = {s: len({r["question_id"] for r in rows}) for s, rows in
                  (("train", train), ("validation", validation), ("test", test))}
     return Prepared(task="qa", labels=[], splits={"train": train, "validation": validation, "test": test},

@@ -8,6 +8,8 @@ so either file may come in either layout.
 for fold 1), draws a seeded ``test_fraction`` test split, then a seeded
 ``validation_fraction`` of the rest as validation.  ``split.mode: kfold`` keeps
 the fold's own test set and carves validation out of its train set.
+``validation_fraction: 0`` (the authors' protocol: train on all of the 90%)
+leaves the validation split empty; fine-tuning then needs ``select: last``.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def read(folder: Path, ds: dict, name: str) -> Prepared:
         raise ValueError(f"datasets.{name}.split.mode: unknown mode {cfg['mode']!r} (pooled or kfold)")
     splits = {"train": train, "validation": validation, "test": test}
     for s, rows in splits.items():
-        if not rows:
+        if not rows and not (s == "validation" and not cfg["validation_fraction"]):
             raise DataError(fold_dir, f"empty split: {s} has no rows after splitting")
     return Prepared(task="re", labels=sorted(labels), splits=splits,
                     extra_meta={"split": cfg})

@@ -5,7 +5,9 @@ several blank lines in a row, whitespace around the token or the label,
 Windows line ends, ``-DOCSTART-`` lines, a file without a final newline, and a
 space instead of the tab.  Labels may be plain BIO (the BioBERT release),
 BIOES, or typed (``B-Disease``); the label set is ``labels.txt`` when the
-folder has one, otherwise any tag of that shape.
+folder has one, otherwise any tag of that shape.  ``datasets.<id>.files``
+may rename any of ``train`` (train.tsv), ``validation`` (devel.tsv) and
+``test`` (test.tsv).
 """
 
 from __future__ import annotations
@@ -81,7 +83,12 @@ def read(folder: Path, ds: dict, name: str) -> Prepared:
             raise DataError(folder / "labels.txt", f"not BIO/BIOES tags: {bad}")
     allowed = set(given) if given else None
     splits = {}
-    for split, fname in split_files(ds, DEFAULT_FILES).items():
+    files = split_files(ds, DEFAULT_FILES)
+    unknown = sorted(set(files) - set(DEFAULT_FILES))
+    if unknown:
+        raise ValueError(f"datasets.{name}.files: {', '.join(unknown)} not used by the biobert_ner format "
+                         f"(train, validation, test)")
+    for split, fname in files.items():
         path = folder / fname
         rows = read_tsv(path, allowed, split)
         require_nonempty(path, rows, "sentences")
