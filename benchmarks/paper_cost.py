@@ -64,7 +64,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils import flop_counter
+
+from compactbio.bench.flops import count_flops, flop_counter_mode
 
 logger = logging.getLogger("paper_cost")
 
@@ -86,36 +87,6 @@ README_BIOASQ = (4231, 512)  # train entries (validation is drawn from these), t
 
 
 # ===================================================================== pure parts (tested)
-def flop_counter_mode() -> flop_counter.FlopCounterMode:
-    """``FlopCounterMode`` that also counts CPU scaled-dot-product attention.
-
-    torch registers FLOP formulas only for the CUDA SDPA kernels; on the CPU,
-    SDPA dispatches to ``_scaled_dot_product_flash_attention_for_cpu``, which would
-    silently count as 0 and make every SDPA model look cheaper than it is.
-    """
-    aten = torch.ops.aten
-    mapping = {}
-    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
-        mapping[aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_forward
-        mapping[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _sdpa_backward
-    return flop_counter.FlopCounterMode(display=False, custom_mapping=mapping)
-
-
-def _sdpa_forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    # torch's own formula; FlopCounterMode passes shapes (it wraps custom formulas itself)
-    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-def count_flops(fn) -> tuple[object, int]:
-    with flop_counter_mode() as fc:
-        out = fn()
-    return out, int(fc.get_total_flops())
-
-
 def gpu_hours(flops: float, peak: float = H100_BF16_DENSE, utilisation: float = 0.4) -> float:
     """Hours on one accelerator that sustains ``utilisation`` x ``peak`` FLOP/s."""
     if not 0 < utilisation <= 1:

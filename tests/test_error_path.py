@@ -85,7 +85,22 @@ def test_bioasq_entries_that_are_not_objects(tmp_path, capsys):
     out = tmp_path / "prepared" / "bioasq7b"
     code, text = run_cli(capsys, ["--params", str(params_file(tmp_path)), "prepare", "--dataset", "bioasq7b",
                                   "--raw", str(raw), "--out", str(out)])
-    assert_one_line_failure(code, text, raw, out=out)
+    line = assert_one_line_failure(code, text, qa / "BioASQ-train-factoid-7b.json",
+                                   "data[0]: expected a JSON object, got str", out=out)
+    assert "AttributeError" not in line
+
+
+def test_nul_byte_in_ner_input(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    ner = raw / "datasets" / "NER" / "NCBI-disease"
+    ner.mkdir(parents=True)
+    for name in ("devel.tsv", "test.tsv"):
+        (ner / name).write_text("a\tO\nb\tB\n")
+    (ner / "train.tsv").write_bytes(b"a\tO\n\nb\x00c\tB\n")
+    out = tmp_path / "prepared" / "ncbi-disease"
+    code, text = run_cli(capsys, ["--params", str(params_file(tmp_path)), "prepare", "--dataset", "ncbi-disease",
+                                  "--raw", str(raw), "--out", str(out)])
+    assert_one_line_failure(code, text, f"{ner / 'train.tsv'}:3:", "NUL byte", out=out)
 
 
 # ------------------------------------------------------------------ a full disk
@@ -177,12 +192,91 @@ def test_tokens_and_tags_of_different_length(tmp_path, capsys):
     (prep / "meta.json").write_text(json.dumps({"name": "x", "task": "ner", "labels": ["B", "I", "O"]}))
     good = json.dumps({"id": "s0", "tokens": ["a"], "tags": ["O"]}) + "\n"
     (prep / "train.jsonl").write_text(good + json.dumps({"id": "s1", "tokens": ["a", "b", "a"], "tags": ["O"]}) + "\n")
-    (prep / "validation.jsonl").write_text(good)
+    (prep / "validation.jsonl").write_text(good + json.dumps({"id": "s9", "tokens": ["b"], "tags": ["O", "B"]}) + "\n")
     (prep / "test.jsonl").write_text(good)
     out = tmp_path / "tokenized"
-    code, text = run_cli(capsys, ["--params", str(params_file(tmp_path)), "tokenize", "--tokenizer", str(tok),
-                                  "--dataset", str(prep), "--out", str(out)])
-    assert_one_line_failure(code, text, prep, out=out)
+    argv = ["--params", str(params_file(tmp_path)), "tokenize", "--tokenizer", str(tok), "--dataset", str(prep),
+            "--out", str(out)]
+    code, text = run_cli(capsys, argv)
+    line = assert_one_line_failure(code, text, f"{prep / 'train.jsonl'}: record 2 (sentence 's1')",
+                                   "3 tokens but 1 tags", out=out)
+    assert "IndexError" not in line
+    (prep / "train.jsonl").write_text(good)  # more tags than tokens was tokenized silently, extra tags dropped
+    code, text = run_cli(capsys, argv)
+    assert_one_line_failure(code, text, f"{prep / 'validation.jsonl'}: record 2 (sentence 's9')",
+                            "1 tokens but 2 tags", out=out)
+
+
+# ------------------------------------------------------------------ the checkpoint loader itself
+def _checkpoint(work, hash_="h"):
+    import torch
+    from safetensors.torch import save_model
+
+    module = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    module(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    ckpt = work / "checkpoint"
+    ckpt.mkdir(parents=True)
+    save_model(module, str(ckpt / "model.safetensors"))
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": [{
+        "torch": torch.get_rng_state(), "python": __import__("random").getstate()}], "step": 7,
+        "data_position": 56}, ckpt / "state.pt")
+    (ckpt / "meta.json").write_text(json.dumps({"params_hash": hash_, "step": 7, "world_size": 1, "batch_size": 8}))
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    return ckpt, fresh, fresh_opt, torch.optim.lr_scheduler.LambdaLR(fresh_opt, lambda s: 1.0)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garbage_zip(path):  # a zip with a data.pkl (passes the CLI's header check) whose pickle is garbage
+    import zipfile
+
+    path.unlink()
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02garbage")
+
+
+def _wrong_state(path):
+    import torch
+
+    torch.save({"step": 3}, path)
+
+
+@pytest.mark.parametrize("name, damage, problem", [
+    ("meta.json", lambda p: p.write_text('{"params_hash": "h", "st'), "corrupt or truncated checkpoint metadata"),
+    ("meta.json", lambda p: p.write_text("[1, 2]"), "checkpoint metadata is not a JSON object"),
+    ("model.safetensors", _truncate, "corrupt, truncated or not this model's weights"),
+    ("model.safetensors", lambda p: p.unlink(), "missing from the checkpoint"),
+    ("state.pt", _truncate, "corrupt or truncated training state"),
+    ("state.pt", _garbage_zip, "corrupt or truncated training state"),
+    ("state.pt", _wrong_state, "not a training state this run can resume from"),
+])
+def test_load_checkpoint_names_the_corrupt_file(tmp_path, name, damage, problem):
+    from compactbio.pretrain.engine import load_checkpoint
+
+    work = tmp_path / "runs" / "pretrain" / "distilbiobert"
+    ckpt, module, opt, sched = _checkpoint(work)
+    damage(ckpt / name)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(work, module, opt, sched, "h")
+    msg = str(err.value)
+    assert msg.startswith(f"{ckpt / name}: {problem}"), msg
+    assert f"delete {ckpt} to start afresh" in msg, msg
+    assert "\n" not in msg
+
+
+def test_load_checkpoint_still_resumes_a_good_one(tmp_path):
+    from compactbio.pretrain.engine import load_checkpoint
+
+    work = tmp_path / "w"
+    _, module, opt, sched = _checkpoint(work)
+    assert load_checkpoint(work, module, opt, sched, "h") == 7
+    assert load_checkpoint(work, module, opt, sched, "other") == 0 and not (work / "checkpoint").exists()
 
 
 # ------------------------------------------------------------------ paths and the hub

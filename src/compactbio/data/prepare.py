@@ -14,10 +14,21 @@ import logging
 from pathlib import Path
 
 from ..io import atomic_dir, write_json, write_jsonl
+from .errors import DataError
 from .readers import reader_for
 from .readers.common import SPLITS
 
 logger = logging.getLogger(__name__)
+
+
+def check_ner(prepared, folder: Path) -> None:
+    """Every NER sentence has tokens and exactly one tag per token (what tokenize's alignment relies on)."""
+    for split, rows in prepared.splits.items():
+        for i, r in enumerate(rows):
+            tokens, tags = r.get("tokens"), r.get("tags")
+            if not tokens or not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags):
+                raise DataError(folder, f"{split} sentence {i + 1} ({r.get('id')!r}): "
+                                        f"{len(tokens or [])} tokens but {len(tags or [])} tags (one tag per token)")
 
 
 def run(params: dict, dataset: str, raw: Path, out: Path) -> None:
@@ -27,6 +38,8 @@ def run(params: dict, dataset: str, raw: Path, out: Path) -> None:
     ds = datasets[dataset]
     folder = Path(raw) / ds.get("path", ".")
     prepared = reader_for(ds["format"])(folder, ds, dataset)
+    if prepared.task == "ner":
+        check_ner(prepared, folder)
     meta = {"name": dataset, "task": prepared.task, "labels": prepared.labels,
             "splits": {s: len(prepared.splits.get(s, [])) for s in SPLITS},
             "description": ds.get("description", ""), "format": ds["format"], "source": ds.get("source")}

@@ -26,14 +26,13 @@ See docs/architecture.md for the columns.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from ..io import atomic_dir, read_json, write_json
+from ..io import atomic_dir, read_json, read_jsonl, write_json
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -137,6 +136,26 @@ def align_sentence(ids: list[int], wids: list, tags: list[int], n_words: int, pr
     return rows
 
 
+def check_ner_row(row, record: int, desc: str) -> None:
+    """One prepared NER row: an object with a non-empty list of string ``tokens`` and one string tag per token.
+
+    ``record`` counts from 1 over the file's rows (its line, as prepare writes one row a line).  Without
+    this a sentence with fewer tags than tokens fails deep in the alignment with a bare IndexError, and
+    one with more tags is tokenized silently with the extra tags dropped.
+    """
+    where = f"record {record}" + (f" (sentence {row.get('id')!r})" if isinstance(row, dict) and "id" in row else "")
+    if not isinstance(row, dict):
+        raise DataError(desc, f"{where}: expected a JSON object with 'tokens' and 'tags'")
+    tokens, tags = row.get("tokens"), row.get("tags")
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise DataError(desc, f"{where}: 'tokens' must be a non-empty list of strings")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise DataError(desc, f"{where}: 'tags' must be a list of strings")
+    if len(tokens) != len(tags):
+        raise DataError(desc, f"{where}: {len(tokens)} tokens but {len(tags)} tags (one tag per token); "
+                              f"rerun prepare for this dataset")
+
+
 def _tag_ids(row: dict, label_ids: dict[str, int], desc: str) -> list[int]:
     try:
         return [label_ids[t] for t in row["tags"]]
@@ -149,6 +168,8 @@ def ner_rows(tok, rows: list[dict], label_ids: dict[str, int], max_length: int, 
     budget = max_length - len(pre) - len(post)
     unk = unk_id(tok)
     out_ids, out_labels, out_words, out_sent = [], [], [], []
+    for i, row in enumerate(rows):
+        check_ner_row(row, i + 1, desc)
     with _progress(len(rows), desc) as bar:
         for lo, hi in _batches(len(rows), batch_size):
             encs = tok.encode_batch([r["tokens"] for r in rows[lo:hi]], is_pretokenized=True, add_special_tokens=False)
@@ -325,7 +346,7 @@ def run(params: dict, tokenizer: Path, dataset: Path, out: Path) -> None:
                 src = dataset / f"{split}.jsonl"
                 if not src.is_file():
                     raise DataError(src, "prepared split missing")
-                rows = [json.loads(line) for line in open(src, encoding="utf-8") if line.strip()]
+                rows = read_jsonl(src)   # a truncated or hand-edited line is named by file and line
                 desc = str(src)
                 if task == "ner":
                     cols = ner_rows(tok, rows, label_ids, max_length, batch_size, desc)

@@ -236,12 +236,31 @@ def save_checkpoint(workdir: Path, module, optimizer, scheduler, step: int, cfg:
     barrier()
 
 
+def _checkpoint_error(path: Path, ckpt: Path, problem: str) -> ValueError:
+    return ValueError(f"{path}: {problem}; delete {ckpt} to start afresh (the pre-training restarts from step 0), "
+                      f"or restore a good copy of it")
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
 def load_checkpoint(workdir: Path, module, optimizer, scheduler, params_hash: str) -> int:
-    """Restore a matching checkpoint and return its step; 0 (fresh start) when none matches."""
+    """Restore a matching checkpoint and return its step; 0 (fresh start) when none matches.
+
+    A checkpoint whose files cannot be read (a crash or a full disk mid-copy, a hand edit) is a
+    ValueError naming the file and the folder to delete, never a bare torch / safetensors / JSON error.
+    """
     ckpt = workdir / CHECKPOINT
-    if not (ckpt / "meta.json").is_file():
+    meta_path = ckpt / "meta.json"
+    if not meta_path.is_file():
         return 0
-    meta = read_json(ckpt / "meta.json")
+    try:
+        meta = read_json(meta_path)
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _checkpoint_error(meta_path, ckpt, f"corrupt or truncated checkpoint metadata ({_why(exc)})") from None
+    if not isinstance(meta, dict):
+        raise _checkpoint_error(meta_path, ckpt, f"checkpoint metadata is not a JSON object ({type(meta).__name__})")
     if meta.get("params_hash") != params_hash:
         logger.warning("checkpoint %s was made with params hash %s, now %s: starting afresh",
                        ckpt, meta.get("params_hash"), params_hash)
@@ -250,18 +269,36 @@ def load_checkpoint(workdir: Path, module, optimizer, scheduler, params_hash: st
             shutil.rmtree(ckpt, ignore_errors=True)
         barrier()
         return 0
-    load_model(module, str(ckpt / "model.safetensors"), device=str(next(module.parameters()).device))
-    state = torch.load(ckpt / "state.pt", weights_only=True, map_location="cpu")
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    rngs = state["rng"]
-    if len(rngs) != (dist.get_world_size() if dist.is_initialized() else 1):
-        logger.warning("checkpoint made with %d processes, resuming with a different number: "
-                       "dropout RNG streams differ from an uninterrupted run", len(rngs))
-    _set_rng_state(rngs[min(rank, len(rngs) - 1)])
-    logger.info("resumed from %s at step %d (data position %d)", ckpt, state["step"], state["data_position"])
-    return int(state["step"])
+    weights, state_path = ckpt / "model.safetensors", ckpt / "state.pt"
+    for path in (weights, state_path):
+        if not path.is_file():
+            raise _checkpoint_error(path, ckpt, "missing from the checkpoint (an incomplete copy?)")
+    try:
+        load_model(module, str(weights), device=str(next(module.parameters()).device))
+    except Exception as exc:  # SafetensorError (corrupt, truncated) or RuntimeError (other tensors)
+        raise _checkpoint_error(weights, ckpt,
+                                f"corrupt, truncated or not this model's weights ({_why(exc)})") from None
+    try:
+        state = torch.load(state_path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # RuntimeError (bad zip), UnpicklingError, EOFError, ...
+        raise _checkpoint_error(state_path, ckpt, f"corrupt or truncated training state ({_why(exc)})") from None
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rngs = state["rng"]
+        step, position = int(state["step"]), state["data_position"]
+        if not isinstance(rngs, (list, tuple)) or not rngs:
+            raise ValueError("no RNG states")
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if len(rngs) != (dist.get_world_size() if dist.is_initialized() else 1):
+            logger.warning("checkpoint made with %d processes, resuming with a different number: "
+                           "dropout RNG streams differ from an uninterrupted run", len(rngs))
+        _set_rng_state(rngs[min(rank, len(rngs) - 1)])
+    except Exception as exc:  # KeyError, TypeError, ValueError: not the state save_checkpoint writes
+        raise _checkpoint_error(state_path, ckpt,
+                                f"not a training state this run can resume from ({_why(exc)})") from None
+    logger.info("resumed from %s at step %d (data position %d)", ckpt, step, position)
+    return step
 
 
 class _CsvLog:

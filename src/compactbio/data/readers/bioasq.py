@@ -44,35 +44,93 @@ def load_json(path: Path):
         raise DataError(path, f"invalid or truncated JSON: {exc.msg} at column {exc.colno}", exc.lineno) from None
 
 
+def _items(path: Path, obj: dict, key: str, where: str, required: bool = True) -> list:
+    """``obj[key]`` as a list (missing: ``[]`` unless required); anything else names its position."""
+    value = obj.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise DataError(path, f"{where}: expected a list '{key}', got {_kind(value)}")
+    return value
+
+
+def _kind(value) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {_short(value)}"
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _object(path: Path, value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise DataError(path, f"{where}: expected a JSON object, got {_kind(value)}")
+    return value
+
+
+def _answer(path: Path, a, where: str, qid: str, context: str) -> dict:
+    a = _object(path, a, where)
+    text, start = a.get("text"), a.get("answer_start")
+    if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
+        raise DataError(path, f"{where} (question {qid}): answer needs string 'text' and int 'answer_start', "
+                              f"got text {_short(text)} and answer_start {_short(start)}")
+    if not text.strip():
+        raise DataError(path, f"{where} (question {qid}): empty answer text")
+    if start < 0 or start + len(text) > len(context):
+        raise DataError(path, f"{where} (question {qid}): answer_start {start} is outside its context "
+                              f"(answer of {len(text)} characters, context of {len(context)})")
+    if context[start:start + len(text)] != text:
+        raise DataError(path, f"{where} (question {qid}): answer {text!r} is not at answer_start {start} of its "
+                              f"context (found {context[start:start + len(text)]!r})")
+    return {"text": text, "answer_start": start}
+
+
 def read_squad(path: Path, need_answers: bool) -> list[dict]:
+    """Rows of a SQuAD-like file.  JSON has no useful line numbers once parsed, so a problem is named by
+    its position, e.g. ``data[0].paragraphs[3].qas[1]``, and by its question id where it has one."""
     doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError(path, "expected a SQuAD-like object with a 'data' list")
     rows = []
-    for article in doc["data"]:
-        for para in article.get("paragraphs", []):
+    seen: dict[str, str] = {}  # id -> position of its first entry
+    for i, article in enumerate(doc["data"]):
+        at = f"data[{i}]"
+        article = _object(path, article, at)
+        for j, para in enumerate(_items(path, article, "paragraphs", at, required=False)):
+            pat = f"{at}.paragraphs[{j}]"
+            para = _object(path, para, pat)
             context = para.get("context")
             if not isinstance(context, str):
-                raise DataError(path, "paragraph without a string 'context'")
-            for qa in para.get("qas", []):
+                raise DataError(path, f"{pat}: paragraph without a string 'context'")
+            for k, qa in enumerate(_items(path, para, "qas", pat, required=False)):
+                qat = f"{pat}.qas[{k}]"
+                qa = _object(path, qa, qat)
                 qid = str(qa.get("id", ""))
                 m = ID.match(qid)
                 if not m:
-                    raise DataError(path, f"question id {qid!r} is not '<24 hex>_<3 digits>'")
-                answers = []
-                for a in qa.get("answers") or []:
-                    text, start = a.get("text"), a.get("answer_start")
-                    if not isinstance(text, str) or not isinstance(start, int):
-                        raise DataError(path, f"{qid}: answer needs string 'text' and int 'answer_start'")
-                    if context[start:start + len(text)] != text:
-                        raise DataError(path, f"{qid}: answer {text!r} is not at answer_start {start} of its context")
-                    answers.append({"text": text, "answer_start": start})
+                    raise DataError(path, f"{qat}: question id {qid!r} is not '<24 hex>_<3 digits>'")
+                if qid in seen:
+                    raise DataError(path, f"duplicate id {qid}: at {seen[qid]} and again at {qat} "
+                                          f"(each (question, snippet) id must be unique)")
+                seen[qid] = qat
+                answers = [_answer(path, a, f"{qat}.answers[{n}]", qid, context)
+                           for n, a in enumerate(_items(path, qa, "answers", qat, required=False))]
                 if need_answers and not answers:
-                    raise DataError(path, f"{qid}: training entry without an answer")
+                    raise DataError(path, f"{qat} (question {qid}): training entry without an answer")
                 rows.append({"id": qid, "question_id": m.group(1), "question": str(qa.get("question", "")).strip(),
                              "context": context, "answers": answers})
     require_nonempty(path, rows, "questions")
     return rows
+
+
+def _questions(path: Path) -> list[dict]:
+    """The golden file's ``questions``, each checked to be an object."""
+    doc = load_json(path)
+    questions = doc.get("questions") if isinstance(doc, dict) else None
+    if not isinstance(questions, list):
+        raise DataError(path, "expected an object with a 'questions' list")
+    return [_object(path, q, f"questions[{i}]") for i, q in enumerate(questions)]
 
 
 def normalise_exact(answer) -> list[list[str]]:
@@ -96,11 +154,8 @@ def golden_from_train(rows: list[dict]) -> dict:
 
 
 def golden_from_file(path: Path, test_rows: list[dict]) -> dict:
-    doc = load_json(path)
-    questions = doc.get("questions") if isinstance(doc, dict) else None
-    if not isinstance(questions, list):
-        raise DataError(path, "expected an object with a 'questions' list")
-    factoid = {q.get("id"): q for q in questions if q.get("type") == "factoid"}
+    questions = _questions(path)
+    factoid = {q["id"]: q for q in questions if q.get("type") == "factoid" and isinstance(q.get("id"), str)}
     wanted = sorted({r["question_id"] for r in test_rows})
     missing = [q for q in wanted if q not in factoid]
     if missing:
@@ -119,10 +174,11 @@ def golden_from_file(path: Path, test_rows: list[dict]) -> dict:
 def question_list(path: Path) -> dict:
     """``{"questions": [{"id", "type"}, ...]}``: every question of the golden file, in its order."""
     out = []
-    for q in load_json(path).get("questions") or []:
+    for i, q in enumerate(_questions(path)):
         qid, qtype = q.get("id"), q.get("type")
         if not isinstance(qid, str) or qtype not in ("factoid", "yesno", "list", "summary"):
-            raise DataError(path, f"question {qid!r}: needs a string id and a type factoid/yesno/list/summary, got {qtype!r}")
+            raise DataError(path, f"questions[{i}] (id {qid!r}): needs a string id and a type "
+                                  f"factoid/yesno/list/summary, got {qtype!r}")
         out.append({"id": qid, "type": qtype})
     return {"questions": out}
 
