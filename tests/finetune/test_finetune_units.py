@@ -68,3 +68,29 @@ def test_protocol_choices_are_checked():
         params = {"finetune": {**base["finetune"], "qa": {**base["finetune"]["qa"], key: bad}}}
         with pytest.raises(ValueError, match=rf"finetune\.qa\.{key} must be one of"):
             hyperparameters(params, "qa", "m")
+
+
+def test_cosine_schedule_is_the_hf_trainers():
+    """The authors fine-tune with TrainingArguments(lr_scheduler_type="cosine"): ours must give its learning rates."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    from compactbio.finetune.loop import lr_schedule
+
+    for warmup_fraction, total in ((0.0, 37), (0.1, 50)):
+        hp = {"schedule": "cosine", "warmup_fraction": warmup_fraction}
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        ref = get_cosine_schedule_with_warmup(opt, int(warmup_fraction * total), total)
+        ours = lr_schedule(hp, total)
+        for step in range(total):
+            assert abs(ours(step) - ref.lr_lambdas[0](step)) < 1e-12, (warmup_fraction, step)
+
+
+def test_unknown_schedule_is_an_error():
+    import pytest
+
+    from compactbio.finetune.loop import lr_schedule
+
+    assert lr_schedule({"warmup_fraction": 0.0}, 10)(0) == 1.0      # linear when unset
+    with pytest.raises(ValueError, match="schedule must be one of linear, cosine"):
+        lr_schedule({"schedule": "step", "warmup_fraction": 0.0}, 10)

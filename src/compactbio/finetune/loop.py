@@ -95,6 +95,28 @@ def linear_schedule(total: int, warmup: int) -> Callable[[int], float]:
     return factor
 
 
+def cosine_schedule(total: int, warmup: int) -> Callable[[int], float]:
+    """Half a cosine from the peak to 0 after the warm-up: the HF Trainer's ``lr_scheduler_type="cosine"``,
+    which the authors' fine-tuning scripts use."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return factor
+
+
+SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+
+
+def lr_schedule(hp: dict, total: int) -> Callable[[int], float]:
+    """The learning-rate factor per step for ``hp['schedule']`` (default linear) and ``hp['warmup_fraction']``."""
+    kind = hp.get("schedule") or "linear"
+    if kind not in SCHEDULES:
+        raise ValueError(f"params: finetune schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
+    return SCHEDULES[kind](total, int(hp["warmup_fraction"] * total))
+
+
 @dataclass
 class Result:
     best_state: dict
@@ -125,9 +147,8 @@ def train(model, rows: Sequence[Feature], hp: dict, seed: int, pad: int, accepte
     bs, epochs = int(hp["batch_size"]), int(hp["epochs"])
     steps_per_epoch = math.ceil(len(rows) / bs)
     total = steps_per_epoch * epochs
-    warmup = int(hp["warmup_fraction"] * total)
     opt = _optimizer(model, float(hp["learning_rate"]), float(hp["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(total, warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(hp, total))
     best: Result | None = None
     log: list[dict] = []
     step = 0
