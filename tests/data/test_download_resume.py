@@ -9,11 +9,9 @@ Range or If-Range, as real servers do.
 import builtins
 import errno
 import hashlib
-import http.server
 import json
 import os
 import stat
-import threading
 
 import pytest
 
@@ -21,61 +19,16 @@ from compactbio.data import download as dl
 from compactbio.data.download import download
 from compactbio.data.errors import DataError
 
+from file_server import file_server
+
 V1 = bytes(range(256)) * 2000
 V2 = bytes(reversed(range(256))) * 2100  # another version, of another length
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        srv = self.server
-        path = self.path.lstrip("/")
-        srv.requests.append({"path": path, "range": self.headers.get("Range"), "if_range": self.headers.get("If-Range")})
-        entry = srv.files.get(path)
-        if entry is None:
-            self.send_error(404)
-            return
-        data, etag, modified = entry
-        rng, if_range = self.headers.get("Range"), self.headers.get("If-Range")
-        use_range = bool(rng) and srv.ranges
-        if use_range and if_range is not None and srv.honour_if_range:
-            use_range = if_range in (etag, modified)  # RFC 9110 13.1.5: a changed file is sent whole
-        start = int(rng.split("=")[1].split("-")[0]) if use_range else 0
-        self.send_response(206 if use_range else 200)
-        if use_range:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        if etag:
-            self.send_header("ETag", etag)
-        if modified:
-            self.send_header("Last-Modified", modified)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if srv.drop_once and start == 0:
-            srv.drop_once = False
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            if srv.on_drop:
-                srv.on_drop()
-            return
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.files, srv.requests = {}, []
-    srv.drop_once, srv.on_drop, srv.ranges, srv.honour_if_range = False, None, True, True
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with file_server() as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)

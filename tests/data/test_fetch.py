@@ -2,10 +2,8 @@
 
 import hashlib
 import os
-import http.server
 import io
 import tarfile
-import threading
 
 import pytest
 
@@ -13,52 +11,15 @@ from compactbio.data import fetch
 from compactbio.data.download import ChecksumError, download
 from compactbio.data.errors import DataError
 
+from file_server import file_server
+
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, not compressible into a trivially short file
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; with ``server.drop_once`` set, the first full GET dies halfway."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        srv = self.server
-        srv.requests.append((self.path, self.headers.get("Range")))
-        data = srv.files.get(self.path.lstrip("/"))
-        if data is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and srv.ranges:
-            start = int(rng.split("=")[1].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if srv.drop_once and start == 0:
-            srv.drop_once = False
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return  # fewer bytes than Content-Length: the client sees a dropped connection
-        self.wfile.write(body)
 
 
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.files, srv.requests, srv.drop_once, srv.ranges = {}, [], False, True
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with file_server() as srv:
+        yield srv
 
 
 def sha(b):
@@ -78,8 +39,8 @@ def test_dropped_connection_resumes_with_range(server, tmp_path):
     server.drop_once = True
     download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256=sha(PAYLOAD), backoff=0.01)
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
-    assert server.requests[0][1] is None
-    assert server.requests[1][1] == f"bytes={len(PAYLOAD) // 2}-"  # resumed, not restarted
+    assert server.requests[0]["range"] is None
+    assert server.requests[1]["range"] == f"bytes={len(PAYLOAD) // 2}-"  # resumed, not restarted
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):

@@ -9,9 +9,7 @@ format, so fetch -> prepare must give exactly the rows worked out by hand.
 
 import gzip
 import hashlib
-import http.server
 import json
-import threading
 
 import pytest
 
@@ -19,6 +17,8 @@ from compactbio.data import fetch, prepare
 from compactbio.data.download import ChecksumError
 from compactbio.data.errors import DataError
 from compactbio.io import read_json
+
+from file_server import file_server
 
 BASE = "baseline/"
 
@@ -65,51 +65,10 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files`` with Range support; ``server.drop`` names a file whose first full GET dies halfway."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        srv = self.server
-        path = self.path.lstrip("/")
-        srv.requests.append((path, self.headers.get("Range")))
-        data = srv.files.get(path)
-        if data is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng:
-            start = int(rng.split("=")[1].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if srv.drop == path and start == 0:
-            srv.drop = None
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.files, srv.requests, srv.drop = {}, [], None
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/{BASE}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with file_server(BASE) as srv:
+        yield srv
 
 
 def publish(srv, name, data, digest=None):
@@ -129,7 +88,7 @@ def params_for(srv, **extra):
 
 
 def downloads(srv, name):
-    return [r for p, r in srv.requests if p == BASE + name]
+    return [r["range"] for r in srv.requests if r["path"] == BASE + name]
 
 
 @pytest.fixture(autouse=True)
