@@ -7,7 +7,6 @@ Range or If-Range, as real servers do.
 """
 
 import builtins
-import errno
 import hashlib
 import json
 import os
