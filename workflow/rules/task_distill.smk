@@ -38,8 +38,9 @@ rule task_student:
         directory(f"{TD_RUNS}/{{student}}-{{mode}}-n{{n}}"),
     params:
         values=lambda w: taskdistill.stage_values(PARAMS, "task_student", student=w.student, mode=w.mode),
-        # the teacher (kd only) and a TinyBERT init, when params name one; quoted here, as the
-        # shell line's {x:q} fields are, because a flag that may be absent cannot be a {x:q} field
+        # the teacher (kd only) and a TinyBERT init, when params name one.  A flag that may be absent
+        # cannot be a {x:q} field, so each path is shlex-quoted here; both are built only from ids
+        # (task_distill.dataset, ...models.tinybert.init) that the params schema checks before any job.
         optional=lambda w, input: "".join(
             f" --{k} {shlex.quote(input[k])}" for k in ("teacher", "init") if k in input.keys()
         ),

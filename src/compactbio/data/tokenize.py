@@ -250,25 +250,38 @@ def qa_rows(tok, rows: list[dict], max_length: int, stride: int, batch_size: int
 
 
 # ------------------------------------------------------------------ MLM
+def _frame(tok, max_length: int) -> tuple[list[int], list[int], int]:
+    """``[CLS]`` / ``[SEP]`` ids and the room left between them in a row of ``max_length``."""
+    pre, post = special_frame(tok)
+    body = max_length - len(pre) - len(post)
+    if body < 1:
+        raise ValueError(f"corpus_max_length {max_length} leaves no room for tokens")
+    return pre, post, body
+
+
+def _line_batches(corpus: Path, batch_size: int):
+    """The corpus's lines, ``batch_size`` at a time, with a progress bar: the corpus is never read whole."""
+    total = sum(1 for _ in open(corpus, encoding="utf-8"))
+    with open(corpus, encoding="utf-8") as f, _progress(total, "corpus") as bar:
+        while True:
+            lines = [ln for ln in (f.readline() for _ in range(batch_size)) if ln]
+            if not lines:
+                return
+            yield lines
+            bar.update(len(lines))
+
+
 def document_rows(tok, corpus: Path, dest: Path, max_length: int, batch_size: int) -> int:
     """One ``[CLS] ... [SEP]`` row per non-blank line (document), truncated at ``max_length``.
 
     The authors' preprocessing.py: ``tokenizer(texts, truncation=True, max_length=256)``
     over one title + abstract text per citation, no packing.
     """
-    pre, post = special_frame(tok)
-    body = max_length - len(pre) - len(post)
-    if body < 1:
-        raise ValueError(f"corpus_max_length {max_length} leaves no room for tokens")
+    pre, post, body = _frame(tok, max_length)
     schema = pa.schema([("input_ids", pa.list_(I32))])
     rows = 0
-    total = sum(1 for _ in open(corpus, encoding="utf-8"))
-    with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as writer, \
-            open(corpus, encoding="utf-8") as f, _progress(total, "corpus") as bar:
-        while True:
-            lines = [ln for ln in (f.readline() for _ in range(batch_size)) if ln]
-            if not lines:
-                break
+    with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for lines in _line_batches(corpus, batch_size):
             docs = [d.strip() for d in lines]
             docs = [d for d in docs if d]
             if docs:
@@ -277,7 +290,6 @@ def document_rows(tok, corpus: Path, dest: Path, max_length: int, batch_size: in
                 if out:
                     writer.write_batch(pa.record_batch([list_array(out)], schema=schema))
                     rows += len(out)
-            bar.update(len(lines))
     if rows == 0:
         raise DataError(corpus, "corpus has no document with a token")
     return rows
@@ -285,21 +297,13 @@ def document_rows(tok, corpus: Path, dest: Path, max_length: int, batch_size: in
 
 def pack_corpus(tok, corpus: Path, dest: Path, max_length: int, batch_size: int) -> int:
     """Concatenate documents and cut ``[CLS] ... [SEP]`` rows; the short tail is dropped."""
-    pre, post = special_frame(tok)
-    body = max_length - len(pre) - len(post)
-    if body < 1:
-        raise ValueError(f"corpus_max_length {max_length} leaves no room for tokens")
+    pre, post, body = _frame(tok, max_length)
     schema = pa.schema([("input_ids", pa.list_(I32))])
     frame_pre, frame_post = np.array(pre, np.int32), np.array(post, np.int32)
     carry = np.zeros(0, np.int32)
     rows = 0
-    total = sum(1 for _ in open(corpus, encoding="utf-8"))
-    with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as writer, \
-            open(corpus, encoding="utf-8") as f, _progress(total, "corpus") as bar:
-        while True:
-            docs = [ln for ln in (f.readline() for _ in range(batch_size)) if ln]
-            if not docs:
-                break
+    with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for docs in _line_batches(corpus, batch_size):
             encs = tok.encode_batch([d.rstrip("\n") for d in docs], add_special_tokens=False)
             flat = np.concatenate([carry] + [np.asarray(e.ids, np.int32) for e in encs])
             n = len(flat) // body
@@ -311,7 +315,6 @@ def pack_corpus(tok, corpus: Path, dest: Path, max_length: int, batch_size: int)
                 arr = pa.ListArray.from_arrays(pa.array(offsets, I32), pa.array(packed.ravel(), I32))
                 writer.write_batch(pa.record_batch([arr], schema=schema))
                 rows += n
-            bar.update(len(docs))
     if rows == 0:
         raise DataError(corpus, f"corpus too small: fewer than {body} tokens, not one row of {max_length}")
     return rows
