@@ -1,36 +1,51 @@
 """Stand-in for the `compactbio` command in workflow-engine tests.
 
-It creates each stage's declared outputs with fresh content (a new nonce per
-run, as retraining gives new weights) and does no work, so the Snakemake and
-DVC rerun logic can be tested on the full job graph in seconds.  The real
-stages are exercised by their own tests and by the end-to-end demo test.
+It finds its own job in the job graph of ./params.yaml (by its command line,
+which both front ends run verbatim) and creates every output the job
+declares, with fresh content (a new nonce per run, as retraining gives new
+weights), doing no work; so the Snakemake and DVC rerun logic can be tested
+on the full job graph in seconds.  `compactbio dvc-yaml` is passed to the real
+command (the dvc_yaml_check stage).  The real stages are exercised by their
+own tests and by the end-to-end demo test.
 """
 
+import re
+import shlex
 import sys
 import uuid
 from pathlib import Path
 
-FILES = {
-    "finetune": ["metrics.json", "per_example.jsonl", "predictions.conll", "predictions.tsv",
-                 "predictions.json", "train_log.csv"],
-}
+# An output whose name ends in a file extension is a file; any other output (models/<id>,
+# data/prepared/<id>, results/efficiency, ...) is a folder (the ids of params.yaml have no dots).
+FILE_NAME = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")
 
 
 def main(argv):
     stage = argv[2] if argv[0] == "--log" else argv[0]   # compactbio [--log FILE] STAGE --opt value ...
-    args = dict(zip(argv, argv[1:]))
-    out = Path(args["--out"])
-    nonce = f"{' '.join(argv)}\n{uuid.uuid4()}\n"
-    if stage in ("table", "task-table"):
-        name = args.get("--table", "task_distill")
-        out.mkdir(parents=True, exist_ok=True)
-        for ext in ("tex", "md", "csv"):
-            (out / f"{name}.{ext}").write_text(nonce)
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    for name in FILES.get(stage, ["content.txt"]):
-        (out / name).write_text('{"f1": 0.5}\n' if name == "metrics.json" else nonce)
+    if stage == "dvc-yaml":
+        from compactbio.cli import main as real
+
+        return real(argv)
+    import yaml
+
+    from compactbio.workflow.graph import jobs
+
+    cmd = shlex.join(["compactbio", *argv])
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    job = next((j for j in jobs(raw) if j.cmd == cmd), None)
+    if job is None:
+        sys.exit(f"fake compactbio: no job of params.yaml runs {cmd!r}")
+    nonce = f"{cmd}\n{uuid.uuid4()}\n"
+    for out in [*job.outs, *job.metrics, *job.plots]:
+        path = Path(out)
+        if FILE_NAME.search(path.name):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text('{"f1": 0.5}\n' if path.suffix == ".json" else nonce)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "content.txt").write_text(nonce)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -57,13 +57,21 @@ def snakemake_jobs(workdir: Path, *targets: str, extra: tuple[str, ...] = ()) ->
 
 
 def dvc_jobs(workdir: Path) -> list[dict]:
-    """Stages of dvc.yaml as jobs: name, path deps, all outputs (incl. metrics/plots), command."""
+    """Stages of dvc.yaml as jobs: name, path deps, all outputs (incl. metrics/plots), command.
+
+    The params stage (graph.PARAMS_STAGE, DVC's reader of params.yaml) and every stage's
+    dependency on its values file are left out: Snakemake reads the same values directly.
+    """
     from dvc.repo import Repo
+
+    from compactbio.workflow.graph import PARAMS_STAGE, values_file
 
     with Repo(str(workdir)) as repo:
         out = []
         for stage in repo.index.stages:
-            deps = [d.def_path for d in stage.deps if not d.def_path.endswith("params.yaml")]
+            if stage.name == PARAMS_STAGE:
+                continue
+            deps = [d.def_path for d in stage.deps if d.def_path != values_file(stage.name)]
             outs = [o.def_path for o in stage.outs]
             out.append({"name": stage.name, "cmd": stage.cmd, "input": deps, "output": outs})
         return out

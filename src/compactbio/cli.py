@@ -18,6 +18,7 @@ from pathlib import Path
 from . import launch
 from .logs import setup_logging
 from .params import ParamsError, load_resolved
+from .cascade.cli_stages import CASCADE_STAGES
 from .taskdistill.cli_stages import TASK_STAGES
 
 log = logging.getLogger("compactbio")
@@ -47,7 +48,7 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
     ),
     "tokenize": (
         "compactbio.data.tokenize",
-        "Tokenize a prepared dataset or corpus with a fast tokenizer into Arrow files (labels aligned to sub-words).",
+        "Tokenize a prepared dataset or corpus with a fast tokenizer into a `datasets` folder (save_to_disk; labels aligned to sub-words).",
         [("--tokenizer", dict(required=True, type=P, help="folder holding tokenizer.json (a tokenizer or model folder)")),
          ("--dataset", dict(required=True, type=P, help="prepared dataset folder")),
          ("--out", dict(required=True, type=P, help="e.g. data/tokenized/biobert/ncbi-disease"))],
@@ -93,11 +94,22 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
     ),
     "table": (
         "compactbio.report.stage",
-        "Render one table of the paper (or an extra one) as LaTeX, Markdown and CSV.",
+        "Render one table of the paper (or an extra one) as LaTeX, Markdown, CSV and HTML.",
         [("--table", dict(required=True, help="table id under `tables`")),
          ("--runs", dict(required=True, type=P, help="fine-tuning runs root, e.g. runs/finetune")),
          ("--prepared", dict(required=True, type=P, help="prepared datasets root, e.g. data/prepared")),
+         ("--models", dict(type=P, default=None, help="model folders root (default models): footnotes "
+                                                      "citing {sizes} count the parameters there")),
          ("--out", dict(required=True, type=P, help="output folder, e.g. results/tables"))],
+    ),
+    "results": (
+        "compactbio.report.results",
+        "Write every fine-tuning score of the grid as one tidy table (runs.csv, runs.parquet: model x dataset "
+        "x seed x split x metric), the efficiency figures in long form and a learning-curve plot per dataset.",
+        [("--runs", dict(required=True, type=P, help="fine-tuning runs root, e.g. runs/finetune")),
+         ("--efficiency", dict(type=P, default=None, help="efficiency output folder, e.g. results/efficiency "
+                                                          "(omit to skip efficiency.csv)")),
+         ("--out", dict(required=True, type=P, help="e.g. results"))],
     ),
     "efficiency": (
         "compactbio.bench.efficiency",
@@ -122,6 +134,7 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
     ),
 }
 STAGES.update(TASK_STAGES)
+STAGES.update(CASCADE_STAGES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,11 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument(flag, **kwargs)
     sub.add_parser("check-params", help="Validate params.yaml and exit.",
                    description="Validate params.yaml against the schema and cross-references.")
+    sp = sub.add_parser("worker", help="Run a command (e.g. `dvc repro`) with a warm worker that imports torch and "
+                                       "transformers once for all its compactbio jobs.",
+                        description="Start a warm worker, run COMMAND with COMPACTBIO_WORKER pointing at it, stop it; "
+                                    "exit with COMMAND's status. Snakemake starts one by itself for local runs.")
+    sp.add_argument("command", nargs=argparse.REMAINDER, help="e.g. -- dvc repro")
     sp = sub.add_parser("dvc-yaml", help="Render dvc.yaml from params.yaml (the DVC front end).",
                         description="Render dvc.yaml from the job graph of params.yaml. DVC's templating "
                                     "cannot express per-table dependency lists, so the file is generated.")
     sp.add_argument("--out", type=Path, default=Path("dvc.yaml"))
     sp.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh render")
+    sp.add_argument("--values", type=Path, default=None, metavar="DIR",
+                    help="with --check: when it passes, write each stage's resolved params values to "
+                         "DIR/<stage>.json (the `params` stage of dvc.yaml; DIR must be runs/params)")
     sp = sub.add_parser("rehearsal", help="Rehearse scale: paper offline: paper-size models, real local data, "
                                           "capped work (params.yaml `rehearsal`).",
                         description="Write a work folder with params.yaml at scale: paper and the rehearsal on, "
@@ -170,18 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dvc_yaml(params_path: Path, out: Path, check: bool) -> int:
+def _dvc_yaml(params_path: Path, out: Path, check: bool, values: Path | None = None) -> int:
     from .io import atomic_write_text
     from .params import load_params
-    from .workflow.graph import render_dvc_yaml
+    from .workflow.graph import VALUES_DIR, dvc_yaml_difference, render_dvc_yaml, write_values
 
-    text = render_dvc_yaml(load_params(params_path))
+    raw = load_params(params_path)
+    text = render_dvc_yaml(raw)
     if check:
         current = out.read_text(encoding="utf-8") if out.exists() else ""
         if current != text:
-            log.error("%s is stale: run `compactbio dvc-yaml` after changing the grid or tables", out)
+            # One line, as DVC shows it when the dvc_yaml_check stage fails.
+            log.error("%s is stale for %s (%s): run `compactbio dvc-yaml`, then the DVC command again "
+                      "(`dvc exp run -S` can change values, not which jobs exist or which keys they read)",
+                      out, params_path, dvc_yaml_difference(current, raw))
             return 1
         log.info("%s is up to date", out)
+        if values is not None:
+            # dvc.yaml names runs/params/<stage>.json; the files go where it says, beside --out.
+            if values.as_posix().rstrip("/") != VALUES_DIR:
+                log.error("--values: the stages of dvc.yaml read %s, not %s", VALUES_DIR, values)
+                return 1
+            log.info("%d values files written or removed in %s", write_values(raw, out.parent), VALUES_DIR)
         return 0
     atomic_write_text(out, text)
     log.info("wrote %s", out)
@@ -196,7 +227,7 @@ def _dvc_yaml(params_path: Path, out: Path, check: bool) -> int:
 DISK_FULL = ("no space left on device", "storagefull", "disk quota exceeded", "file write failed",
              "errno 28", "os error 28", "code: 28")
 INPUT_FLAGS = ("params", "source", "raw", "dataset", "tokenizer", "corpus", "teacher", "init", "model_dir", "data",
-               "prepared", "runs", "efficiency", "workdir")
+               "prepared", "runs", "models", "efficiency", "workdir", "compact", "fallback")
 MODEL_DIRS = ("tokenizer", "model_dir", "teacher", "init")
 CHECKPOINT_DIR = "checkpoint"   # pretrain.engine.CHECKPOINT (not imported: that pulls in torch)
 
@@ -354,12 +385,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
+    if args.stage == "worker":   # reads no params: the command it runs does
+        from .workflow import warm
+
+        return warm.run_command(args.command)
     params = load_resolved(args.params)
     if args.stage == "check-params":
         log.info("%s is valid (scale: %s)", args.params, params["scale"])
         return 0
     if args.stage == "dvc-yaml":
-        return _dvc_yaml(args.params, args.out, args.check)
+        return _dvc_yaml(args.params, args.out, args.check, args.values)
     if args.stage == "hub-mirror":
         from .models.hub_mirror import run_cli
 

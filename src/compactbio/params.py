@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from . import checkpoints
+
 SCALES = ("demo", "paper")
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 
@@ -94,7 +96,8 @@ def resolve(raw: dict, scale: str | None = None) -> dict:
 
     At paper scale with ``rehearsal.enabled``, the rehearsal caps are applied
     last (:func:`apply_caps`): every stage reads its values through here, so the
-    rehearsal needs no code path of its own.
+    rehearsal needs no code path of its own.  ``pretrain.source: published``
+    is applied before them (:func:`compactbio.checkpoints.apply`), for the same reason.
     """
     scale = scale or raw.get("scale", "demo")
 
@@ -107,7 +110,7 @@ def resolve(raw: dict, scale: str | None = None) -> dict:
             return [walk(x) for x in v]
         return v
 
-    out = walk(raw)
+    out = checkpoints.apply(walk(raw))
     rehearsal = out.get("rehearsal") or {}
     if scale == "paper" and rehearsal.get("enabled"):
         apply_caps(out, rehearsal.get("caps") or {})
@@ -206,6 +209,7 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         check(("pretrain", "distill", s, "teacher"), cfg.get("teacher"), pre.get("base", {}), "base model")
     for c, cfg in pre.get("continual", {}).items():
         check(("pretrain", "continual", c, "init"), cfg.get("init"), pre.get("base", {}), "base model")
+    errors += checkpoints.errors(raw, path, lines)
     # Checked when the rehearsal is on: a user who replaced a source by a local `path:` need not
     # delete the download caps of a rehearsal they do not run.
     caps = ((raw.get("rehearsal") or {}).get("caps") or {}) if (raw.get("rehearsal") or {}).get("enabled") else {}
@@ -317,7 +321,7 @@ def _path_errors(raw: dict, path: Path, lines: dict) -> list[str]:
 
 
 def load_params(path: str | Path = "params.yaml", validate: bool = True) -> dict:
-    """Read and validate params.yaml; return the raw (unresolved) dict."""
+    """Read and validate params.yaml; return the raw (unresolved) dict, ``pretrain.source`` applied."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -338,7 +342,9 @@ def load_params(path: str | Path = "params.yaml", validate: bool = True) -> dict
             errors = _reference_errors(raw, path, lines)
         if errors:
             raise ParamsError("invalid parameters:\n  " + "\n  ".join(errors))
-    return raw
+    # pretrain.source: published moves the compact models to pretrain.base here, so the job graph
+    # (which reads these raw params) sees them as hub models.
+    return checkpoints.apply(raw)
 
 
 def load_resolved(path: str | Path = "params.yaml") -> dict:

@@ -57,6 +57,39 @@ def test_score_cost_figure_size_and_formats(tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+def test_score_cost_labels_never_cover_each_other_or_a_point():
+    """Same-architecture models share a latency and often a score: one fixed offset overprinted their labels."""
+    crowded = [{"display": "DistilBioBERT", "group": "distilled", "latency_share": 0.52, "score_share": 0.98},
+               {"display": "CompactBioBERT", "group": "distilled", "latency_share": 0.52, "score_share": 0.98},
+               {"display": "BioDistilBERT", "group": "distilled", "latency_share": 0.51, "score_share": 0.979},
+               {"display": "TinyBioBERT", "group": "small", "latency_share": 0.16, "score_share": 0.93},
+               {"display": "BioTinyBERT", "group": "small", "latency_share": 0.16, "score_share": 0.93,
+                "timing_warning": "latency at L=128 uncertain by 9% (limit 5%)"},
+               {"display": "BioMobileBERT", "group": "mobile", "latency_share": 0.36, "score_share": 0.95}]
+    fig, ax, labels = figures._score_cost_axes(crowded, "BioBERT-v1.1")
+    try:
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert [t.get_text() for t in labels] == [r["display"] for r in crowded[:4]] + [
+            "BioTinyBERT†", "BioMobileBERT", "BioBERT-v1.1"]
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                assert figures._overlap(boxes[i], boxes[j]) == 0, (labels[i].get_text(), labels[j].get_text())
+        frame = ax.get_window_extent(renderer)
+        points = [ax.transData.transform((100 * r["latency_share"], 100 * r["score_share"])) for r in crowded]
+        points.append(ax.transData.transform((100, 100)))
+        half = 5.0 * fig.dpi / 72
+        for box, (x, y) in zip(boxes, points):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            for px, py in points:     # no label over any marker
+                assert not (box.x0 < px + half and px - half < box.x1 and box.y0 < py + half and py - half < box.y1)
+            # and each stays near its own point (the largest ring, plus the label's own size)
+            reach = max(figures._LABEL_RADII) * fig.dpi / 72
+            assert box.x0 - reach <= x <= box.x1 + reach and box.y0 - reach <= y <= box.y1 + reach
+    finally:
+        figures.plt.close(fig)
+
+
 def test_pdf_is_reproducible(tmp_path):
     for name in ("a", "b"):
         figures.efficiency_figure(eff_rows(), [128, 256], tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,21 @@ def test_shares_by_hand(setup):
     # (0.85 + 0.7 + 0.45)/3 over (0.85 + 0.7 + 0.5)/3
     assert float(distil["score_share"]) == pytest.approx(2.0 / 2.05, rel=1e-5)
     assert float(distil["latency_share"]) == pytest.approx(0.5)
+
+
+def test_timing_warnings_of_the_model_or_the_reference_reach_the_rows(setup):
+    runs, eff, out = setup
+    data = json.loads((eff / "efficiency.json").read_text())
+    for row in data["rows"]:
+        row["timing_warning"] = "latency at L=128 uncertain by 9% (limit 5%)" if row["model"] == "biobert" else ""
+    write_json(eff / "efficiency.json", data)
+    score_cost.run(params(), eff, runs, out)
+    rows = {r["model"]: r for r in json.loads((out / "score_cost.json").read_text())["rows"]}
+    # the reference's noisy timing makes every latency share unreliable
+    assert all(r["timing_warning"] == "biobert: latency at L=128 uncertain by 9% (limit 5%)" for r in rows.values())
+    efficiency_json(eff)      # rows without the field (an older efficiency.json): no warning
+    score_cost.run(params(), eff, runs, tmp := out.parent / "out2")
+    assert all(not r["timing_warning"] for r in json.loads((tmp / "score_cost.json").read_text())["rows"])
 
 
 def test_out_of_range_score_names_the_file(setup):

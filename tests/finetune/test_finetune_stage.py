@@ -15,6 +15,15 @@ def _read(out, name):
     return (out / name).read_text(encoding="utf-8")
 
 
+def _check_scores_file(out, m):
+    """scores.json (the DVC metric): flat, the test split's numeric scores, equal to metrics.json's."""
+    scores = json.loads(_read(out, "scores.json"))
+    test = json.loads(_read(out, "metrics.json"))["test"]
+    assert scores == {k: v for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert scores and all(isinstance(v, float) for v in scores.values())
+    assert set(scores) >= ({"f1"} if m["task"] != "qa" else {"strict", "lenient", "mrr"})
+
+
 def test_ner_learns_beats_baseline_and_writes_outputs(tmp_path, bert_dir, ner_data):
     prepared, data = ner_data
     out = tmp_path / "run"
@@ -29,8 +38,9 @@ def test_ner_learns_beats_baseline_and_writes_outputs(tmp_path, bert_dir, ner_da
     test_rows = [json.loads(x) for x in (prepared / "test.jsonl").read_text().splitlines()]
     assert [r["id"] for r in recs] == [ex["id"] for ex in test_rows]
     tot = [sum(r[k] for r in recs) for k in ("tp", "fp", "fn")]
-    assert prf(*tot)["f1"] == pytest.approx(m["test"]["f1"])
+    assert prf(*tot) == {k: m["test"][k] for k in ("f1", "precision", "recall")}   # to the last digit
     assert tot[0] + tot[2] == sum(len(entities(ex["tags"])) for ex in test_rows)
+    _check_scores_file(out, m)
     # CoNLL predictions: one line per word, gold column equals the prepared tags
     blocks = _read(out, "predictions.conll").strip("\n").split("\n\n")
     assert len(blocks) == len(test_rows)
@@ -88,6 +98,7 @@ def test_re_binary(tmp_path, tok, bert_dir):
     assert lines[0] == "id\tgold\tpredicted" and len(lines) == 41
     recs = [json.loads(x) for x in _read(out, "per_example.jsonl").splitlines()]
     assert [f"{r['id']}\t{r['gold']}\t{r['pred']}" for r in recs] == lines[1:]
+    _check_scores_file(out, m)
 
 
 @pytest.mark.parametrize("arch", ["bert", "distilbert"])
@@ -106,7 +117,8 @@ def test_qa_bioasq(tmp_path, tok, bert_dir, arch):
     assert [q["id"] for q in sub["questions"]] == sorted(golden)
     assert all(len(q["exact_answer"]) <= 5 for q in sub["questions"])
     recs = [json.loads(x) for x in _read(out, "per_example.jsonl").splitlines()]
-    assert sum(r["rr"] for r in recs) / len(golden) == pytest.approx(m["test"]["mrr"])
+    assert sum(r["rr"] for r in recs) / len(golden) == m["test"]["mrr"]
+    _check_scores_file(out, m)
 
 
 def test_qa_authors_protocol_and_full_submission(tmp_path, tok, bert_dir):

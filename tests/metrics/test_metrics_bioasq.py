@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from compactbio.metrics.bioasq import (bioasq_scores, clean_answer, normalise_answer, per_snippet_answers,
-                                       question_scores, rank_answers, submission)
+from compactbio.metrics.bioasq import (aligned, bioasq_scores, clean_answer, factoid_scores, normalise_answer,
+                                       per_snippet_answers, question_scores, rank_answers, submission)
 
 
 @pytest.mark.parametrize("raw,clean", [
@@ -95,6 +95,23 @@ def test_unanswered_question_stays_in_denominator():
     assert agg["mrr"] == pytest.approx((1 + 1 / 3 + 0) / 3)
     assert [r["id"] for r in records] == ["q1", "q2", "q3"]
     assert records[2] == {"id": "q3", "strict": 0.0, "lenient": 0.0, "rr": 0.0}
+
+
+def test_aligned_lists_are_what_the_evaluate_module_scores():
+    """The stage hands the module every golden question in id order, strings as one-synonym answers,
+    unanswered ones empty; scoring those lists gives bioasq_scores' numbers exactly."""
+    golden = {"q2": {"answers": [["BRCA1"]]}, "q1": {"answers": [["TP53", "p53"]]}, "q3": {"answers": [["insulin"]]}}
+    preds = {"q2": ["x", ["brca1", "y"]], "q1": ["P53"]}
+    ids, p, g = aligned(preds, golden)
+    assert ids == ["q1", "q2", "q3"]
+    assert p == [[["P53"]], [["x"], ["brca1", "y"]], []]
+    assert g == [[["TP53", "p53"]], [["BRCA1"]], [["insulin"]]]
+    agg, recs = factoid_scores(p, g)
+    assert (agg, recs) == (bioasq_scores(preds, golden)[0], [{k: r[k] for k in ("strict", "lenient", "rr")}
+                                                             for r in bioasq_scores(preds, golden)[1]])
+    assert agg == {"strict": pytest.approx(1 / 3), "lenient": pytest.approx(2 / 3), "mrr": pytest.approx(0.5)}
+    with pytest.raises(ValueError, match="2 predicted answer lists but 1"):
+        factoid_scores([[], []], [[["a"]]])
 
 
 def test_prediction_for_unknown_question_is_an_error():

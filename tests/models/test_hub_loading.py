@@ -52,7 +52,15 @@ def test_stages_run_on_the_mirror(mirror_cache, offline, tmp_path, repo):
     commit = (hub_mirror.repo_folder(mirror_cache, repo) / "refs" / "main").read_text()
     assert commit in card and repo in card
     assert sorted(p.name for p in model.iterdir()) == ["README.md", "config.json", "model.safetensors",
-                                                       "tokenizer.json", "tokenizer_config.json"]
+                                                       "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
+    # vocab.txt rebuilt from tokenizer.json is the hub repository's own, line for line.
+    snap = hub_mirror.repo_folder(mirror_cache, repo) / "snapshots" / commit
+    assert (model / "vocab.txt").read_text().splitlines() == (snap / "vocab.txt").read_text().splitlines()
+    from huggingface_hub import ModelCard
+
+    meta = ModelCard.load(model / "README.md").data.to_dict()
+    assert meta["base_model"] == repo and meta["compactbio"]["hub_id"] == repo
+    assert meta["pipeline_tag"] == "fill-mask" and meta["library_name"] == "transformers"
     net = AutoModelForMaskedLM.from_pretrained(str(model))                 # exported: has model_type now
     assert net.config.model_type == arch
     # The distill and continual stages load their inputs with these two calls.

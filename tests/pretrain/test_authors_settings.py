@@ -15,7 +15,6 @@ import copy
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 from torch import nn
@@ -25,6 +24,7 @@ from compactbio.distill.recipe import parse
 from compactbio.models.build import load_masked_lm
 from compactbio.models.student import alternate_layers, kept_layers, make_student
 from compactbio.params import load_params, resolve
+from compactbio.pretrain.data import load_corpus
 from compactbio.pretrain.engine import TrainConfig, linear_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,20 +181,17 @@ def test_engine_uses_the_jobs_warmup_steps(assets, params, tmp_path):
 def test_corpus_without_packing_is_one_truncated_row_per_document(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-    from compactbio.data.tokenize import document_rows, pack_corpus
+    from compactbio.data.tokenize import document_rows, pack_rows
 
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(20)])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     docs = ["w1 w2 w3", "", "w4 " * 12, "w5 w6"]
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
-    n = document_rows(tok, corpus, tmp_path / "rows.arrow", max_length=8, batch_size=2)
-    rows = pa.ipc.open_file(pa.memory_map(str(tmp_path / "rows.arrow"))).read_all().column("input_ids").to_pylist()
-    assert n == 3 and rows == [[2, 6, 7, 8, 3], [2] + [9] * 6 + [3], [2, 10, 11, 3]]
-    packed = pack_corpus(tok, corpus, tmp_path / "packed.arrow", max_length=8, batch_size=2)
-    assert packed == (3 + 12 + 2) // 6
+    rows = document_rows(tok, docs, max_length=8)
+    assert rows == [[2, 6, 7, 8, 3], [2] + [9] * 6 + [3], [2, 10, 11, 3]]
+    packed = pack_rows(tok, docs, max_length=8)
+    assert packed.tolist() == [[2, 6, 7, 8, 9, 9, 9, 3], [2] + [9] * 6 + [3]]  # 17 ids: 2 rows of 6, tail dropped
 
 
 def test_tokenize_stage_follows_corpus_packing(tmp_path):
@@ -210,7 +207,7 @@ def test_tokenize_stage_follows_corpus_packing(tmp_path):
     for packing, want in ((False, [3, 2, 4]), (True, None)):
         out = tmp_path / f"out{packing}"
         tk.run({"tokenize": {"corpus_max_length": 6, "corpus_packing": packing}}, tok, ds, out)
-        rows = pa.ipc.open_file(pa.memory_map(str(out / "train.arrow"))).read_all().column("input_ids").to_pylist()
+        rows = [r.tolist() for r in load_corpus(out)]
         if want is not None:
             assert [len(r) - 2 for r in rows] == want
         else:

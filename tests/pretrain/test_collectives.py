@@ -190,4 +190,6 @@ def test_log_line_has_throughput_and_time_left(tmp_path, caplog):
 @pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.4, "59s"), (61, "1m01s"), (3720, "1h02m"),
                                            (90061, "25h01m")])
 def test_format_duration(seconds, text):
-    assert engine.format_duration(seconds) == text
+    from compactbio.progress import format_duration
+
+    assert format_duration(seconds) == text

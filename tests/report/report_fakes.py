@@ -74,3 +74,14 @@ SCORES = {
     "tinybiobert": {"ncbi": 0.8522, "bc2gm": 0.8252},
     "biobert": {"ncbi": 0.8862, "bc2gm": 0.8762, "gad": 0.8680, "bioasq": 0.2407},
 }
+
+
+def write_log(run: Path, losses: list[float], steps_per_epoch: int = 10, validation: list | None = None) -> Path:
+    """A train_log.csv as the fine-tuning loop writes it: one row per epoch (step at its end)."""
+    lines = ["step,epoch,loss,validation_score"]
+    for i, loss in enumerate(losses, 1):
+        val = "" if validation is None else repr(validation[i - 1])
+        lines.append(f"{i * steps_per_epoch},{i},{loss!r},{val}")
+    path = run / "train_log.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -11,6 +11,7 @@ import pytest
 
 from compactbio.taskdistill import jobs, student, table, teacher
 from compactbio.taskdistill.common import run_name
+from compactbio.workflow import graph
 
 from td_helpers import params, workspace  # noqa: E402  (pytest puts this folder on sys.path)
 
@@ -155,5 +156,23 @@ def test_jobs_match_the_runs(built):
     base = next(j for j in js if j.name.endswith("bilstm-base-n2"))
     assert "--teacher" not in base.cmd and "runs/task_distill/bc2gm/teacher" not in base.deps
     assert "task_distill.loss" not in base.params and "task_distill.models.bilstm" in base.params
-    assert js[-1].outs == ["results/tables/task_distill.tex", "results/tables/task_distill.md",
-                           "results/tables/task_distill.csv"]
+    assert js[-1].outs == [f"results/tables/task_distill.{ext}" for ext in graph.TABLE_FORMATS]
+
+
+def test_teacher_and_students_carry_hub_model_cards(built):
+    """Each study folder's README.md is a token-classification card whose model-index is its own test scores."""
+    from huggingface_hub import ModelCard
+
+    runs = built["ws"]["runs"]
+    folders = {"teacher": (runs / "teacher", built["teacher"])}
+    folders.update({run_name(s, d, n): (runs / run_name(s, d, n), m) for (s, d, n), m in built["runs"].items()})
+    for name, (folder, metrics) in folders.items():
+        data = ModelCard.load(folder / "README.md").data
+        assert data.pipeline_tag == "token-classification" and "task-distillation" in data.tags, name
+        assert {r.metric_type: r.metric_value for r in data.eval_results} == pytest.approx(
+            {k: v for k, v in metrics["test"].items() if isinstance(v, float)}, abs=1e-6), name
+        assert data.base_model is None    # the toy base folder is no hub snapshot; students start from scratch
+        assert (folder / "vocab.txt").read_text().splitlines()[:1] == ["[PAD]"], name
+        assert str(built["tmp"]) not in (folder / "README.md").read_text(), name
+        assert data.library_name == (None if name.startswith("bilstm") else "transformers"), name
+    assert (runs / "teacher" / "tokenizer.json").read_bytes() == (built["ws"]["base"] / "tokenizer.json").read_bytes()

@@ -1,6 +1,10 @@
 # Shared helpers: params loading (validated before any job starts) and the
 # job graph that also renders dvc.yaml, so both front ends agree.
 
+from pathlib import Path
+
+from snakemake.logging import logger
+
 from compactbio.params import ParamsError, load_params, resolve
 from compactbio.workflow import graph
 
@@ -10,8 +14,36 @@ try:
 except ParamsError as exc:
     raise WorkflowError(str(exc)) from None
 
-# The resolved parameters, shown as "run parameters" by `snakemake --report`.
-config.update(resolve(PARAMS))
+# params.yaml is the only configuration, shared with DVC: a value given with --config or
+# --configfile would be silently ignored (no rule reads `config`), so refuse it.  Checked
+# before anything below adds its own entries to `config`.
+if config:
+    _given = sorted(config)
+    raise WorkflowError(
+        f"snakemake --config/--configfile is not used ({', '.join(_given)}): params.yaml is the only "
+        "configuration of this workflow (DVC reads it too). Edit params.yaml, or with DVC run "
+        f"`dvc exp run -S {_given[0]}=...`."
+    )
+
+# Snakemake itself follows params.yaml; DVC runs the stages of dvc.yaml, rendered from it, and
+# each stage depends on its values file, runs/params/<stage>.json (graph.write_values: the same
+# values as the params triggers here).  In a DVC repository keep those files current, so that
+# `dvc commit` after this run records the values it ran with, and `dvc status` names the stages
+# a params change makes stale; when dvc.yaml itself is stale, say so instead.
+if workflow.is_main_process and Path(".dvc").is_dir() and Path("dvc.yaml").is_file():
+    if Path("dvc.yaml").read_text(encoding="utf-8") != graph.render_dvc_yaml(PARAMS):
+        logger.warning(
+            "dvc.yaml is stale for params.yaml: run `compactbio dvc-yaml` before `dvc commit` or `dvc repro`"
+        )
+    else:
+        graph.write_values(PARAMS)
+
+# What `snakemake --report` shows on its front page (workflow/report/workflow.rst): a short
+# summary, the table titles and the resolved params for a collapsed section.  Not the params
+# themselves: Snakemake would render them as one enormous panel.
+from compactbio.report.front_page import summary as _report_summary
+
+config["compactbio"] = _report_summary(PARAMS)
 
 ENV = "../envs/compactbio.yaml"
 PRE = PARAMS["pretrain"]

@@ -1,4 +1,4 @@
-# Raw sources -> canonical datasets -> tokenizers -> Arrow token files.
+# Raw sources -> canonical datasets -> tokenizers -> token ids (`datasets` folders).
 
 from compactbio import prefetch as prefetch_mod
 

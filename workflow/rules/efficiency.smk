@@ -2,6 +2,7 @@
 
 
 rule efficiency:
+    """Inference cost of every architecture of the grid (the paper's Fig. 2): results/efficiency."""
     output:
         report(
             directory(graph.EFFICIENCY_DIR),
@@ -20,6 +21,7 @@ rule efficiency:
 
 
 rule score_cost:
+    """Each compact model's score share against its latency share of BioBERT: results/score_cost."""
     input:
         efficiency=graph.EFFICIENCY_DIR,
         metrics=graph.score_cost_inputs(PARAMS),
@@ -41,6 +43,7 @@ rule score_cost:
 
 
 rule efficiency_study:
+    """The efficiency study: the cost measurements and the score-per-cost figure."""
     input:
         graph.EFFICIENCY_DIR,
         graph.SCORE_COST_DIR,

@@ -18,11 +18,18 @@ for _task in ("ner", "re", "qa"):
             unpack(finetune_inputs),
         output:
             metrics="runs/finetune/{model}/{dataset}/seed{seed}/metrics.json",
+            scores="runs/finetune/{model}/{dataset}/seed{seed}/scores.json",   # DVC's metric: test scores only
             per_example="runs/finetune/{model}/{dataset}/seed{seed}/per_example.jsonl",
+            # the selected model's validation records (empty without a validation split): cascade thresholds
+            per_example_validation="runs/finetune/{model}/{dataset}/seed{seed}/per_example_validation.jsonl",
             predictions=f"runs/finetune/{{model}}/{{dataset}}/seed{{seed}}/{graph.PREDICTIONS[_task]}",
             curve="runs/finetune/{model}/{dataset}/seed{seed}/train_log.csv",
+            # finetune.common.keep_model: the fine-tuned model too (declared only when kept)
+            **({"model": directory("runs/finetune/{model}/{dataset}/seed{seed}/model")}
+               if graph.keeps_models(PARAMS) else {}),
         params:
-            values=lambda w, rule=f"finetune_{_task}": values(rule),
+            # this model's override (learning_rate_by_model), not the other models'
+            values=lambda w, rule=f"finetune_{_task}": values(rule, model=w.model),
             out=lambda w: graph.run_dir(w.model, w.dataset, w.seed),
         log:
             "logs/finetune/{model}/{dataset}/seed{seed}.log",

@@ -16,6 +16,7 @@ TD_LOGS = f"logs/task_distill/{TD['dataset']}"
 
 
 rule task_teacher:
+    """The task-distillation teacher: the base model fine-tuned on task_distill.dataset."""
     input:
         **taskdistill.teacher_inputs(PARAMS),
     output:
@@ -59,6 +60,7 @@ rule task_student:
 
 
 rule task_table:
+    """The task-distillation table (results/tables/task_distill.*) from the teacher and student runs."""
     input:
         taskdistill.table_job(PARAMS).deps,
     output:
@@ -75,5 +77,6 @@ rule task_table:
 
 
 rule task_distill_table:
+    """The whole task-distillation study: teacher, students and their table."""
     input:
         taskdistill.table_files(),

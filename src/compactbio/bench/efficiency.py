@@ -147,7 +147,8 @@ def build_rows(cfg: dict, results: dict[str, dict], displays: dict[str, str]) ->
             res = results[cfg["architectures"][model]]
             dev = res["devices"][device]
             display = displays.get(model, model)
-            row = {"device": device, "dtype": dev["dtype"], "model": model, "display": display,
+            row = {"device": device, "dtype": dev["dtype"], "clock": dev.get("clock", "wall"),
+                   "model": model, "display": display,
                    "label": f"{display} [{device}]",  # unique per row: the category axis of DVC bar plots
                    "architecture": res["architecture"],
                    "group": res["group"], "params_total": res["params_total"],
@@ -158,10 +159,15 @@ def build_rows(cfg: dict, results: dict[str, dict], displays: dict[str, str]) ->
                 row[f"latency_{length}_median_ms"] = lat["median"]
                 row[f"latency_{length}_p90_ms"] = lat["p90"]
                 row[f"latency_{length}_min_ms"] = lat["min"]
+                row[f"latency_{length}_uncertainty"] = lat.get("uncertainty", 0.0)
+                row[f"latency_{length}_wall_ms"] = lat.get("wall", {}).get("median", lat["median"])
                 row[f"latency_{length}_ratio"] = ratio(lat["median"], ref_lat["median"])
             tp, ref_tp = dev["throughput"]["sequences_per_s"], ref_dev["throughput"]["sequences_per_s"]
             row["throughput_seq_per_s"] = tp
+            row["throughput_uncertainty"] = dev["throughput"]["batch_ms"].get("uncertainty", 0.0)
             row["throughput_ratio"] = ratio(tp, ref_tp)
+            # why these timings cannot rank the model ("" when they can): the tables mark such rows
+            row["timing_warning"] = "; ".join(measure.unreliable(dev, cfg["seq_lengths"]))
             row["memory_mib"] = dev["memory_bytes"] / 2**20
             row["memory_ratio"] = ratio(dev["memory_bytes"], ref_dev["memory_bytes"])
             row["reference"] = model == cfg["reference"]
@@ -198,6 +204,10 @@ def run(params: dict, out: Path) -> None:
         tables.write_markdown(tmp / "efficiency.md", rows, cfg)
         tables.write_latex(tmp / "efficiency.tex", rows, cfg)
         figures.efficiency_figure(rows, cfg["seq_lengths"], tmp / "efficiency.png", tmp / "efficiency.pdf")
+    for row in rows:
+        if row["timing_warning"]:
+            logger.warning("%s %s: timings too noisy to rank (%s); rerun `compactbio efficiency` on a quieter "
+                           "machine or with more efficiency.rounds", row["device"], row["model"], row["timing_warning"])
     for row in rows:
         logger.info("%s %-14s params %6.1fM  latency@%d %8.1f ms (x%.2f)  memory %7.1f MiB (x%.2f)",
                     row["device"], row["model"], row["params_total"] / 1e6, cfg["seq_lengths"][0],

@@ -75,24 +75,33 @@ def collect_scores(params: dict, runs: Path, primary: dict) -> dict[str, dict[st
     return scores
 
 
-def _latencies(efficiency: Path, device: str, seq_length: int) -> tuple[dict[str, float], dict[str, str]]:
+def _latencies(efficiency: Path, device: str, seq_length: int) -> tuple[dict[str, float], dict[str, str],
+                                                                        dict[str, str]]:
+    """Latency, Fig. 2 group and timing warning (``""`` when none) of each model on ``device``."""
     path = efficiency / "efficiency.json" if efficiency.is_dir() else efficiency
     data = read_json(path)
     key = f"latency_{seq_length}_median_ms"
-    lat, groups = {}, {}
+    lat, groups, warnings = {}, {}, {}
     for row in data.get("rows", []):
         if row.get("device") == device:
             if key not in row:
                 raise ValueError(f"{path}: no latency at sequence length {seq_length} "
                                  f"(efficiency.score_cost.seq_length must be one of efficiency.seq_lengths)")
             lat[row["model"]], groups[row["model"]] = float(row[key]), row.get("group", "")
+            warnings[row["model"]] = row.get("timing_warning") or ""
     if not lat:
         raise ValueError(f"{path}: no efficiency rows for device {device!r}")
-    return lat, groups
+    return lat, groups, warnings
 
 
-def score_cost_rows(params: dict, scores: dict, latency: dict, groups: dict, reference: str) -> list[dict]:
-    """One row per compact model with a share of the reference's score and of its latency."""
+def score_cost_rows(params: dict, scores: dict, latency: dict, groups: dict, reference: str,
+                    warnings: dict | None = None) -> list[dict]:
+    """One row per compact model with a share of the reference's score and of its latency.
+
+    ``timing_warning`` carries the efficiency stage's warning for the model or the reference: a latency
+    share is only as good as both timings.
+    """
+    warnings = warnings or {}
     if reference not in scores:
         raise ValueError(f"no fine-tuning results for the reference model {reference!r}")
     if reference not in latency:
@@ -114,7 +123,9 @@ def score_cost_rows(params: dict, scores: dict, latency: dict, groups: dict, ref
                      "n_datasets": len(common), "datasets": " ".join(common),
                      "avg_score": avg, "reference_avg_score": ref_avg, "score_share": score_share,
                      "latency_ms": latency[model], "reference_latency_ms": latency[reference],
-                     "latency_share": latency_share, "score_per_cost": score_share / latency_share})
+                     "latency_share": latency_share, "score_per_cost": score_share / latency_share,
+                     "timing_warning": "; ".join(f"{m}: {warnings[m]}" for m in (model, reference)
+                                                 if warnings.get(m))})
     if not rows:
         raise ValueError("score-cost: no compact model has fine-tuning results in common with the reference")
     return rows
@@ -135,9 +146,9 @@ def run(params: dict, efficiency: Path, runs: Path, out: Path) -> None:
 
     cfg = _settings(params)
     reference = cfg["reference"]
-    latency, groups = _latencies(Path(efficiency), cfg["device"], cfg["seq_length"])
+    latency, groups, warnings = _latencies(Path(efficiency), cfg["device"], cfg["seq_length"])
     scores = collect_scores(params, Path(runs), cfg["primary"])
-    rows = score_cost_rows(params, scores, latency, groups, reference)
+    rows = score_cost_rows(params, scores, latency, groups, reference, warnings)
     ref_display = params.get("models", {}).get(reference, {}).get("display", reference)
     with atomic_dir(out) as tmp:
         atomic_write_text(tmp / "score_cost.csv", _csv(rows))
@@ -146,3 +157,5 @@ def run(params: dict, efficiency: Path, runs: Path, out: Path) -> None:
     for row in rows:
         logger.info("%-14s score %.1f%% of %s at %.1f%% of its latency", row["model"],
                     100 * row["score_share"], reference, 100 * row["latency_share"])
+        if row["timing_warning"]:
+            logger.warning("score-cost %s: latency share not to be ranked by (%s)", row["model"], row["timing_warning"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..io import atomic_write_text
 
 DEVICE_NAMES = {"cpu": "CPU (float32)", "cuda": "GPU (bfloat16)"}
+WARN_MARK = "†"   # a model whose timings cannot rank it (``measure.unreliable``)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -32,13 +33,21 @@ def _fmt(value: float, decimals: int = 1) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{decimals}f}"
 
 
+def _pm(row: dict, key: str) -> str:
+    """`` ±3%``: the figure's uncertainty (``measure.summarize_ms``), rounded up to a whole percent."""
+    u = row.get(key)
+    return "" if u is None or (isinstance(u, float) and math.isnan(u)) else f" ±{max(1, math.ceil(100 * u))}%"
+
+
 def _cells(row: dict, seq_lengths: list[int]) -> list[tuple[str, str]]:
-    """(value, ratio) pairs in column order."""
+    """(value, ratio) pairs in column order; timings carry their uncertainty."""
     cells = [(_fmt(row["params_total"] / 1e6, 2), _fmt(row["params_ratio"], 2)),
              (_fmt(row["params_non_embedding"] / 1e6, 2), "")]
     for length in seq_lengths:
-        cells.append((_fmt(row[f"latency_{length}_median_ms"]), _fmt(row[f"latency_{length}_ratio"], 2)))
-    cells.append((_fmt(row["throughput_seq_per_s"]), _fmt(row["throughput_ratio"], 2)))
+        cells.append((_fmt(row[f"latency_{length}_median_ms"]) + _pm(row, f"latency_{length}_uncertainty"),
+                      _fmt(row[f"latency_{length}_ratio"], 2)))
+    cells.append((_fmt(row["throughput_seq_per_s"]) + _pm(row, "throughput_uncertainty"),
+                  _fmt(row["throughput_ratio"], 2)))
     cells.append((_fmt(row["memory_mib"]), _fmt(row["memory_ratio"], 2)))
     return cells
 
@@ -56,15 +65,33 @@ def _by_device(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+CLOCK_TEXT = {"thread_cpu": "the CPU time of the timing thread (a busy machine's waits not counted), median of "
+                            "the round medians",
+              "wall": "wall-clock time, lowest round median"}
+
+
 def _caption(rows: list[dict], cfg: dict) -> str:
     ref = next((r["display"] for r in rows if r["reference"]), cfg["reference"])
-    n_lat = cfg["rounds"] * cfg["latency"]["repeats"]
-    n_tp = cfg["rounds"] * cfg["throughput"]["repeats"]
-    return (f"Inference cost of each model ({cfg['size']} size, random weights): median latency of {n_lat} timed "
-            f"runs and throughput from the median of {n_tp} timed batches, taken round-robin over the models in "
-            f"{cfg['rounds']} rounds after warm-up; CPU with {cfg['threads']} thread(s); peak memory of one "
-            f"batch-1 forward at the longest length, weights included. "
+    lat, tp = cfg["latency"]["repeats"], cfg["throughput"]["repeats"]
+    clocks = "; ".join(f"{DEVICE_NAMES.get(d, d)}: {CLOCK_TEXT.get(c, c)}"
+                       for d, c in dict.fromkeys((r["device"], r.get("clock", "wall")) for r in rows))
+    return (f"Inference cost of each model ({cfg['size']} size, random weights), timed after warm-up in "
+            f"{cfg['rounds']} rounds, each visiting every model and shape once in a shuffled order, with {lat} "
+            f"run(s) per latency and {tp} batch(es) per throughput visit ({clocks}); CPU with {cfg['threads']} "
+            f"thread(s); ± the relative standard error of a timing, from the spread of its rounds; peak memory of "
+            f"one batch-1 forward at the longest length, weights included. "
             f"In parentheses: ratio to {ref}; a throughput ratio > 1 means faster.")
+
+
+def _warnings(rows: list[dict]) -> list[str]:
+    """One note per row whose timings cannot rank it (see ``measure.unreliable``)."""
+    return [f"{WARN_MARK} {r['display']} ({DEVICE_NAMES.get(r['device'], r['device'])}): {r['timing_warning']}; "
+            "do not rank this model by these timings (rerun on a quieter machine or with more rounds)."
+            for r in rows if r.get("timing_warning")]
+
+
+def _name(row: dict) -> str:
+    return row["display"] + (WARN_MARK if row.get("timing_warning") else "")
 
 
 def markdown(rows: list[dict], cfg: dict) -> str:
@@ -77,13 +104,18 @@ def markdown(rows: list[dict], cfg: dict) -> str:
         parts.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(heads) - 2)) + "|")
         for row in drows:
             cells = [f"{v} ({r}x)" if r else v for v, r in _cells(row, cfg["seq_lengths"])]
-            name = f"**{row['display']}**" if row["reference"] else row["display"]
+            name = f"**{_name(row)}**" if row["reference"] else _name(row)
             parts.append("| " + " | ".join([name, row["group"]] + cells) + " |")
+    notes = _warnings(rows)
+    if notes:
+        parts.append("")
+        parts += [f"{n}  " for n in notes[:-1]] + notes[-1:]
     return "\n".join(parts) + "\n"
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$",
+        ">": r"\textgreater{}", "<": r"\textless{}", WARN_MARK: r"$^\dagger$"}
 
 
 def _tex_escape(text: str) -> str:
@@ -103,10 +135,14 @@ def latex(rows: list[dict], cfg: dict) -> str:
                   r"\midrule"]
         for row in drows:
             cells = [f"{v} ({r}$\\times$)" if r else v for v, r in _cells(row, cfg["seq_lengths"])]
-            name = _tex_escape(row["display"])
+            name = _tex_escape(row["display"]) + (r"$^\dagger$" if row.get("timing_warning") else "")
             name = rf"\textbf{{{name}}}" if row["reference"] else name
-            lines.append(" & ".join([name, row["group"]] + [c.replace(",", "{,}") for c in cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+            cells = [c.replace(",", "{,}").replace("±", r"$\pm$").replace("%", r"\%") for c in cells]
+            lines.append(" & ".join([name, row["group"]] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    for note in _warnings(rows):
+        lines.append(r"\par\smallskip{\footnotesize " + _tex_escape(note) + "}")
+    lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 

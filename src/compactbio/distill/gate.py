@@ -17,7 +17,6 @@ corpus and the teacher.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,12 +79,11 @@ def teacher_accuracy(teacher, rows: list, mask_id: int, special_ids, masked_toke
 
 
 def corpus_tail(corpus, n: int = 2000) -> list:
-    """The last ``n`` rows of ``<corpus>/train.arrow`` (without reading the rest into Python)."""
-    from ..pretrain.data import _open_arrow
+    """The last ``n`` rows of the tokenized corpus (memory-mapped: the rest is never read)."""
+    from ..pretrain.data import open_corpus
 
-    table = _open_arrow(Path(corpus) / "train.arrow")
-    tail = table.slice(max(0, table.num_rows - int(n)))
-    return [np.asarray(r, dtype=np.int64) for r in tail.column("input_ids").to_pylist()]
+    rows = open_corpus(corpus)
+    return [rows[i] for i in range(max(0, len(rows) - int(n)), len(rows))]
 
 
 def check(teacher, rows: list, tokenizer, gate: dict | None, where: str) -> dict | None:

@@ -9,7 +9,8 @@ from transformers import AutoTokenizer
 
 from ..params import params_hash
 from ..pretrain.engine import is_main
-from ..pretrain.export import export, model_card
+from ..models import card as cards
+from ..pretrain.export import export, model_card, named
 from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
 from ..models.build import load_masked_lm
 from ..models.student import make_student
@@ -36,16 +37,19 @@ def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdi
     seed = int(params["pretrain"]["engine"].get("seed", 0))
     student = make_student(teacher_model, section(cfg, "student"), seed, attn)
     task = DistillTask(student, teacher_model, recipe, where)
-    phash = params_hash({"distill": cfg, "engine": params["pretrain"]["engine"], **corpus_settings(params)})
+    # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
+    phash = params_hash({"distill": cards.training_view(cfg), "engine": params["pretrain"]["engine"],
+                         **corpus_settings(params)})
     logger.info("distilling %s from %s: %d -> %d layers, %.1fM student parameters (params hash %s)",
                 model, teacher, teacher_model.config.num_hidden_layers, student.config.num_hidden_layers,
                 sum(p.numel() for p in student.parameters()) / 1e6, phash)
     _, world, _, n_rows = run_engine(params, task, tokenizer, Path(corpus), section(cfg, "train"),
                                      Path(workdir), phash, task.terms)
     if is_main():
+        source = cards.source_of(teacher)
         facts = {
             "model": model, "made by": "knowledge distillation",
-            "teacher": str(teacher),
+            "teacher": named(cfg["teacher"], source),
             "teacher masked-token accuracy": gate_facts if gate_facts is not None else "not checked",
             "student init": {k: v for k, v in cfg["student"].items() if k != "config"},
             "student config": {k: getattr(student.config, k) for k in
@@ -56,4 +60,9 @@ def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdi
             "data": corpus_description(params, corpus, n_rows), "params hash": phash,
             "parameters": sum(p.numel() for p in student.parameters()),
         }
-        export(student, tokenizer, Path(out), model_card(f"{model} (distilled)", facts, cfg["recipe"]))
+        summary = (f"A compact student distilled from the teacher {named(cfg['teacher'], source)} on the "
+                   f"pre-training corpus with the loss recipe below (Rohanian et al., 2023).")
+        export(student, tokenizer, Path(out), model_card(
+            params, model, cfg, student, title=f"{model} (distilled)", made_by="knowledge distillation",
+            summary=summary, facts=facts, corpus=corpus, base_model=source.hub_id, recipe=cfg["recipe"],
+            params_hash=phash, tags=["distillation"]))

@@ -1,7 +1,8 @@
 """Read and cross-check a fine-tuning job's inputs before any training starts.
 
 A job reads two views of one dataset: the prepared split (gold words, tags,
-labels, contexts, golden answers) and the tokenized Arrow rows made from it.
+labels, contexts, golden answers) and the tokenized rows made from it (a
+``datasets`` folder, memory-mapped: :mod:`compactbio.data.tokenized`).
 If they disagree (stale tokenized data, a different label set, a golden file
 for other questions) the scores would be silently wrong, so every such
 mismatch is a ``ValueError`` naming the file, raised before a single step
@@ -42,6 +43,11 @@ class Inputs:
     golden: dict[str, dict] = field(default_factory=dict)   # QA: split -> golden file
     golden_paths: dict[str, Path] = field(default_factory=dict)
     tokenizer_sha256: str = ""                 # of the tokenizer.json that made the rows ("" unknown)
+    sources: dict[str, Path] = field(default_factory=dict)  # split -> folder (or file) its rows came from
+
+    def source(self, split: str) -> Path:
+        """Where ``split``'s tokenized rows are stored, for messages that name a bad row."""
+        return self.sources.get(split, self.data / f"{split}.arrow")
 
     def n_rows(self, split: str) -> int:
         return len(self.rows[split]["input_ids"])
@@ -57,22 +63,21 @@ def _read_json(path: Path):
 
 
 def read_arrow(path: Path) -> dict[str, list]:
-    """An Arrow IPC file (or stream) as ``column -> Python list``."""
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
+    """One Arrow IPC file (or stream) as ``column -> Python list`` (the earlier one-file-per-split form)."""
+    from ..data.tokenized import read_ipc
 
-    if not path.is_file():
+    if not Path(path).is_file():
         raise ValueError(f"{path}: file not found")
-    try:
-        with pa.memory_map(str(path)) as src:
-            try:
-                table = ipc.open_file(src).read_all()
-            except pa.ArrowInvalid:
-                src.seek(0)
-                table = ipc.open_stream(src).read_all()
-    except pa.ArrowInvalid as exc:
-        raise ValueError(f"{path}: not an Arrow IPC file: {exc}") from None
+    table = read_ipc(Path(path))
     return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def read_rows(data: Path, split: str) -> tuple[dict[str, list], Path]:
+    """A split of a tokenized folder as ``column -> Python list``, and where it is stored."""
+    from ..data.tokenized import read_split
+
+    table, where = read_split(data, split)
+    return {name: table.column(name).to_pylist() for name in table.column_names}, where
 
 
 def check_model_dir(model_dir: Path) -> None:
@@ -160,17 +165,17 @@ def load_inputs(data: Path, prepared: Path, limits: dict[str, int | None] | None
                  tokenizer_sha256=str(tmeta.get("tokenizer_sha256") or ""))
     for split in SPLITS:
         inp.examples[split] = read_jsonl(prepared / f"{split}.jsonl")
-        rows = read_arrow(data / f"{split}.arrow")
+        rows, inp.sources[split] = read_rows(data, split)
         need = COLUMNS[task] + (QA_TRAIN_COLUMNS if task == "qa" and split != "test" else ())
         missing = [c for c in need if c not in rows]
         if missing:
-            raise ValueError(f"{data / f'{split}.arrow'}: missing column(s) {missing}")
+            raise ValueError(f"{inp.source(split)}: missing column(s) {missing}")
         if (limits or {}).get(split):
             _keep_first(task, inp.examples[split], rows, int(limits[split]))
         inp.rows[split] = rows
         if not rows["input_ids"] and (split != "validation" or inp.examples[split]):
             # An empty validation split is allowed (validation_fraction: 0, the authors' protocol).
-            raise ValueError(f"{data / f'{split}.arrow'}: no rows")
+            raise ValueError(f"{inp.source(split)}: no rows")
         {"ner": _check_ner, "re": _check_re, "qa": _check_qa}[task](inp, split)
     if task == "qa":
         for split in ("validation", "test"):
@@ -192,7 +197,7 @@ def load_inputs(data: Path, prepared: Path, limits: dict[str, int | None] | None
 
 
 def _where(inp: Inputs, split: str, row: int) -> str:
-    return f"{inp.data / f'{split}.arrow'} row {row}"
+    return f"{inp.source(split)} row {row}"
 
 
 def _check_ner(inp: Inputs, split: str) -> None:
@@ -220,7 +225,7 @@ def _check_re(inp: Inputs, split: str) -> None:
     label_id = {lab: i for i, lab in enumerate(inp.labels)}
     examples, rows = inp.examples[split], inp.rows[split]
     if len(examples) != len(rows["label"]):
-        raise ValueError(f"{inp.data / f'{split}.arrow'}: {len(rows['label'])} rows but "
+        raise ValueError(f"{inp.source(split)}: {len(rows['label'])} rows but "
                          f"{inp.prepared / f'{split}.jsonl'} has {len(examples)} (re-run tokenize)")
     for r, (ex, lab) in enumerate(zip(examples, rows["label"])):
         if ex.get("label") not in label_id:

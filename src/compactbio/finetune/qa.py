@@ -9,7 +9,9 @@ built by ``finetune.qa.scoring``: ``merged`` pools them across its snippets
 (:func:`compactbio.metrics.bioasq.rank_answers`, BioBERT's n-best merging),
 ``authors`` gives one synonym list per snippet, in snippet order
 (:func:`compactbio.metrics.bioasq.per_snippet_answers`, the paper's code).
-Both protocols are scored on every evaluation; see :func:`evaluate`.
+Both protocols are scored on every evaluation; see :func:`evaluate`.  Each
+question's record also carries the probability of its first answer under the
+configured protocol (``confidence``, :func:`top_confidence`), for the cascade study.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics.bioasq import (SCORINGS, bioasq_scores, clean_answer, per_snippet_answers, rank_answers,
+from ..metrics import modules
+from ..metrics.bioasq import (SCORINGS, aligned, clean_answer, per_snippet_answers, question_scores, rank_answers,
                               submission)
 
 SELECT = "mrr"
@@ -104,12 +107,53 @@ def answers_by(cands: dict[str, list], hp: dict, scoring: str) -> dict[str, list
     return {q: per_snippet_answers(c_, int(hp.get("per_snippet") or 5), max_tok, cleanup) for q, c_ in cands.items()}
 
 
+def top_confidence(cands: dict[str, list], hp: dict, scoring: str) -> dict[str, float]:
+    """Each question's probability of the answer it ranks first under ``scoring``; 0.0 when it has none.
+
+    ``merged``: the answer's summed probability (:func:`compactbio.metrics.bioasq.rank_answers`) over
+    the number of the question's snippets that gave candidates, each of whose n-best lists sums to 1,
+    so a share of all candidate mass in [0, 1].  ``authors``: the probability of the first answer's
+    first synonym within its snippet (the most probable span of the first snippet with a span left
+    after clean-up, as :func:`compactbio.metrics.bioasq.per_snippet_answers` picks it).
+    """
+    cleanup, max_tok = hp.get("answer_cleanup") or "biobert", int(hp["max_answer_tokens"])
+    out: dict[str, float] = {}
+    for q, snippets in cands.items():
+        out[q] = 0.0
+        if scoring == "merged":
+            ranked = rank_answers([c for snip in snippets for c in snip], int(hp["top_k"]), max_tok, cleanup)
+            given = sum(1 for snip in snippets if snip)
+            if ranked:
+                out[q] = min(1.0, ranked[0][1] / given)
+            continue
+        for spans in snippets:
+            top = sorted(spans, key=lambda c: (-c[1], c[0]))[:int(hp.get("per_snippet") or 5)]
+            first = next((prob for text, prob in top if clean_answer(text, cleanup, max_tok) is not None), None)
+            if first is not None:
+                out[q] = float(first)
+                break
+    return out
+
+
 def answers_per_question(inp, split: str, outputs: list[np.ndarray], hp: dict) -> dict[str, list]:
     return answers_by(snippet_candidates(inp, split, outputs, hp), hp, scoring_of(hp))
 
 
-def _evaluation(inp, split: str, answers: dict[str, list], hp: dict, extra: dict | None = None) -> Evaluation:
-    scores, records = bioasq_scores(answers, inp.golden[split])
+def factoid_scores(answers: dict[str, list], golden: dict) -> tuple[dict, list[dict]]:
+    """Strict, lenient and MRR through the project's ``evaluate`` module ``bioasq_factoid``
+    over every golden question (sorted by id), and the per-question records of the bootstrap."""
+    ids, preds, refs = aligned(answers, golden)
+    scores = modules.load("bioasq_factoid").compute(predictions=preds, references=refs)
+    records = [{"id": q, **question_scores(p, r)} for q, p, r in zip(ids, preds, refs)]
+    return scores, records
+
+
+def _evaluation(inp, split: str, answers: dict[str, list], hp: dict, extra: dict | None = None,
+                confidence: dict[str, float] | None = None) -> Evaluation:
+    scores, records = factoid_scores(answers, inp.golden[split])
+    if confidence is not None:   # a golden question without candidates has no answer: 0.0
+        for rec in records:
+            rec["confidence"] = float(confidence.get(rec["id"], 0.0))
     return Evaluation(scores={**scores, **(extra or {})}, records=records, answers=answers)
 
 
@@ -120,9 +164,10 @@ def evaluate(inp, split: str, outputs: list[np.ndarray], hp: dict) -> Evaluation
     cands = snippet_candidates(inp, split, outputs, hp)
     extra = {}
     for scoring in SCORINGS:
-        agg, _ = bioasq_scores(answers_by(cands, hp, scoring), inp.golden[split])
+        agg, _ = factoid_scores(answers_by(cands, hp, scoring), inp.golden[split])
         extra.update({f"{k}_{scoring}": v for k, v in agg.items()})
-    return _evaluation(inp, split, answers_by(cands, hp, scoring_of(hp)), hp, extra)
+    scoring = scoring_of(hp)
+    return _evaluation(inp, split, answers_by(cands, hp, scoring), hp, extra, top_confidence(cands, hp, scoring))
 
 
 def baseline(inp, hp: dict) -> dict:

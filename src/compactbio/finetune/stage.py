@@ -3,8 +3,15 @@
 Order of work: validate every input (fast, nothing written), fine-tune, keep
 the last epoch's state (``finetune.<task>.select: last``, the authors') or the
 best one on the validation split (``best``), score the test split once, then
-write all outputs into ``out`` in one atomic step.  With ``select: last`` the
-validation split may be empty (``datasets.<id>.split.validation_fraction: 0``).
+write all outputs into ``out`` in one atomic step (``metrics.json``,
+``scores.json``, ``per_example.jsonl``, ``per_example_validation.jsonl``, the
+predictions, ``train_log.csv``).  The per-example records carry the model's
+confidence (:mod:`.confidence`); the validation split's are those of the
+selected model, where the cascade study chooses its routing thresholds.
+Every score goes through the project's ``evaluate`` modules
+(:mod:`compactbio.metrics.modules`), imported only when the first score is due.
+With ``select: last`` the validation split may be empty
+(``datasets.<id>.split.validation_fraction: 0``).
 """
 
 from __future__ import annotations
@@ -55,6 +62,21 @@ def protocol(hp: dict, task: str, has_validation: bool) -> dict:
     return out
 
 
+SCORES_FILE = "scores.json"   # the test split's numeric scores, flat: what `dvc metrics show` reads
+RECORDS_FILE = "per_example.jsonl"                    # the test split's per-example records
+VALIDATION_RECORDS_FILE = "per_example_validation.jsonl"   # the selected model's, on validation (may be empty)
+
+
+def flat_scores(metrics: dict) -> dict[str, float]:
+    """The flat ``scores.json`` object: ``metrics["test"]``'s numeric values, nothing else.
+
+    metrics.json also holds names, seeds, the validation split and the
+    baseline, which make ``dvc metrics show`` / ``diff`` hard to read.
+    """
+    return {k: v for k, v in metrics["test"].items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data: Path,
         prepared: Path, out: Path) -> dict:
     """Fine-tune ``model_dir`` on the tokenized ``data``, score with ``prepared``'s gold; return metrics."""
@@ -91,11 +113,24 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
     eval_bs = int(hp["eval_batch_size"])
     val_feats = task.features(inp, "validation", train=False) if has_validation else []
 
+    last_validation: dict = {"epoch": 0, "evaluation": None}   # the latest epoch's, to reuse if it is selected
+
     def validate() -> dict:
-        return task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted, device), hp).scores
+        ev = task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted, device), hp)
+        last_validation.update(epoch=last_validation["epoch"] + 1, evaluation=ev)   # called once per epoch
+        return ev.scores
 
     result = train(net, task.features(inp, "train", train=True), hp, seed, pad, accepted,
                    validate if has_validation else None, task.SELECT, device, selection=hp["select"])
+    validation_records = []
+    if has_validation:
+        val = last_validation["evaluation"]
+        if last_validation["epoch"] != result.best_epoch:   # an earlier epoch was selected: its state is loaded
+            val = task.evaluate(inp, "validation", predict(net, val_feats, eval_bs, pad, accepted, device), hp)
+            if val.scores != result.best_validation:
+                logger.warning("validation scores of the selected model differ on a second pass: %s vs %s",
+                               val.scores, result.best_validation)
+        validation_records = val.records
     test = task.evaluate(inp, "test", predict(net, task.features(inp, "test", train=False), eval_bs, pad, accepted, device), hp)
     metrics = {"task": inp.task, "model": model, "dataset": dataset, "seed": seed,
                "test": test.scores, "validation": result.best_validation, "best_epoch": result.best_epoch,
@@ -104,10 +139,17 @@ def run(params: dict, model: str, dataset: str, seed: int, model_dir: Path, data
 
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
-        write_jsonl(tmp / "per_example.jsonl", test.records)
+        write_json(tmp / SCORES_FILE, flat_scores(metrics))
+        write_jsonl(tmp / RECORDS_FILE, test.records)
+        write_jsonl(tmp / VALIDATION_RECORDS_FILE, validation_records)
         task.write_predictions(tmp, inp, test)
         with open(tmp / "train_log.csv", "w", encoding="utf-8", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["step", "epoch", "loss", "validation_score"], lineterminator="\n")
             w.writeheader()
             w.writerows(result.log)
+        if hp.get("keep_model"):   # finetune.common.keep_model: the task model too, in <out>/model/
+            from . import kept_model
+
+            kept_model.save(params, net, model, dataset, seed, model_dir, prepared, hp, metrics,
+                            tmp / kept_model.FOLDER)
     return metrics

@@ -172,6 +172,40 @@ def question_scores(predicted: Sequence, golden_answers: Sequence[Sequence[str]]
             "rr": 1.0 / rank if rank else 0.0}
 
 
+def aggregate(records: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """``{"strict", "lenient", "mrr"}``: means of the per-question scores, in the order given."""
+    n = len(records)
+    return {
+        "strict": sum(r["strict"] for r in records) / n if n else 0.0,
+        "lenient": sum(r["lenient"] for r in records) / n if n else 0.0,
+        "mrr": sum(r["rr"] for r in records) / n if n else 0.0,
+    }
+
+
+def factoid_scores(predicted: Sequence[Sequence], golden_answers: Sequence[Sequence[Sequence[str]]]
+                   ) -> tuple[dict[str, float], list[dict]]:
+    """Score aligned lists: ``predicted[i]`` the ranked answers of question ``i``,
+    ``golden_answers[i]`` its golden synonym lists.  Returns the aggregate and one
+    ``{"strict", "lenient", "rr"}`` per question (what the ``evaluate`` module computes)."""
+    if len(predicted) != len(golden_answers):
+        raise ValueError(f"{len(predicted)} predicted answer lists but {len(golden_answers)} golden ones")
+    records = [question_scores(list(p), g) for p, g in zip(predicted, golden_answers)]
+    return aggregate(records), records
+
+
+def aligned(predictions: Mapping[str, Sequence], golden: Mapping[str, Mapping]
+            ) -> tuple[list[str], list[list[list[str]]], list[list[list[str]]]]:
+    """Question ids (sorted), submitted answers (synonym lists; unanswered: empty) and
+    golden answers, aligned over every golden question; a prediction for a question
+    the golden file lacks is an error."""
+    unknown = sorted(set(predictions) - set(golden))
+    if unknown:
+        raise ValueError(f"predictions for {len(unknown)} question(s) not in the golden file, e.g. {unknown[:3]}")
+    ids = sorted(golden)
+    preds = [_as_synonym_lists(predictions.get(q, [])) for q in ids]
+    return ids, preds, [[list(a) for a in golden[q]["answers"]] for q in ids]
+
+
 def bioasq_scores(predictions: Mapping[str, Sequence], golden: Mapping[str, Mapping]
                   ) -> tuple[dict[str, float], list[dict]]:
     """Score ranked answers against a golden file.
@@ -182,20 +216,9 @@ def bioasq_scores(predictions: Mapping[str, Sequence], golden: Mapping[str, Mapp
     ``{"strict", "lenient", "mrr"}`` and one ``{"id", "strict", "lenient", "rr"}``
     record per golden question (sorted by id).
     """
-    unknown = sorted(set(predictions) - set(golden))
-    if unknown:
-        raise ValueError(f"predictions for {len(unknown)} question(s) not in the golden file, e.g. {unknown[:3]}")
-    records = []
-    for qid in sorted(golden):
-        rec = question_scores(list(predictions.get(qid, [])), golden[qid]["answers"])
-        records.append({"id": qid, **rec})
-    n = len(records)
-    agg = {
-        "strict": sum(r["strict"] for r in records) / n if n else 0.0,
-        "lenient": sum(r["lenient"] for r in records) / n if n else 0.0,
-        "mrr": sum(r["rr"] for r in records) / n if n else 0.0,
-    }
-    return agg, records
+    ids, preds, refs = aligned(predictions, golden)
+    agg, scores = factoid_scores(preds, refs)
+    return agg, [{"id": q, **rec} for q, rec in zip(ids, scores)]
 
 
 # The empty answer of each question type, in the shape the evaluator parses

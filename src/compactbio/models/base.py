@@ -21,13 +21,16 @@ from ..pretrain.export import export, model_card
 from ..pretrain.mlm import MLMTask
 from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
 from .build import load_hub_masked_lm, tiny_model
+from .card import training_view
 
 logger = logging.getLogger(__name__)
 
 
 def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, workdir: Path) -> None:
     cfg = section(params, "pretrain", "base", model)
-    phash = params_hash({"base": cfg, "engine": params["pretrain"]["engine"], **corpus_settings(params)})
+    # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
+    phash = params_hash({"base": training_view(cfg), "engine": params["pretrain"]["engine"],
+                         **corpus_settings(params)})
     hub = cfg.get("hub")
     tokenizer = Path(tokenizer)
     if not (tokenizer / "tokenizer.json").is_file():
@@ -41,10 +44,19 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
             raise ValueError(f"{tokenizer / 'tokenizer.json'}: {len(tok)} tokens but {hub} has vocab_size "
                              f"{net.config.vocab_size}")
         if is_main():
-            facts = {"model": model, "made by": "hub snapshot", **source, "tokenizer": str(tokenizer),
+            # A local folder given as `hub` has no commit: it is not a hub repository to name.
+            hub_id = source["source"] if source.get("resolved commit") else None
+            facts = {"model": model, "made by": "hub snapshot", **source,
+                     "tokenizer": f"the tokenizer stage's for {model} (lowercase: "
+                                  f"{bool((cfg.get('tokenizer') or {}).get('lowercase', False))})",
                      "architecture": net.config.model_type, "params hash": phash,
                      "parameters": sum(p.numel() for p in net.parameters())}
-            export(net, tok, Path(out), model_card(f"{model} (hub snapshot)", facts))
+            what = f"The hub model `{hub_id}`" if hub_id else "A local model folder (params `hub`)"
+            summary = (f"{what} as the pipeline uses it: its weights at the resolved commit, "
+                       f"with the tokenizer the pipeline checked against its vocabulary.")
+            export(net, tok, Path(out), model_card(
+                params, model, cfg, net, title=f"{model} (hub snapshot)", made_by="hub snapshot", summary=summary,
+                facts=facts, base_model=hub_id, hub_id=hub_id, params_hash=phash))
         return
     seed = int(params["pretrain"]["engine"].get("seed", 0))
     net = tiny_model(section(cfg, "arch"), cfg.get("config"), tok, seed)
@@ -53,8 +65,13 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
     _, world, _, n_rows = run_engine(params, task, tok, Path(corpus), mlm, Path(workdir), phash, task.terms)
     if is_main():
         facts = {"model": model, "made by": "demo: tiny model, MLM pre-training from scratch",
-                 "architecture": cfg["arch"], "config": cfg.get("config"), "tokenizer": str(tokenizer),
+                 "architecture": cfg["arch"], "config": cfg.get("config"),
+                 "tokenizer": f"WordPiece trained on the corpus by the tokenizer stage for {model}",
                  "steps": mlm["steps"], "batch size": mlm["batch_size"], "learning rate": mlm["learning_rate"],
                  "processes": world, "data": corpus_description(params, corpus, n_rows), "params hash": phash,
                  "parameters": sum(p.numel() for p in net.parameters())}
-        export(net, tok, Path(out), model_card(f"{model} (demo base model)", facts))
+        summary = (f"A tiny {cfg['arch']} model built from scratch and briefly MLM-trained, standing in for "
+                   f"{model} so the pipeline runs offline on a CPU; not a usable biomedical model.")
+        export(net, tok, Path(out), model_card(
+            params, model, cfg, net, title=f"{model} (demo base model)", made_by="demo base model",
+            summary=summary, facts=facts, corpus=corpus, params_hash=phash))

@@ -162,6 +162,67 @@ REGISTRY: dict[str, RepoSpec] = {
 }
 REGISTRY["distilbert/distilbert-base-cased"] = REGISTRY["distilbert-base-cased"]
 
+# The authors' released checkpoints (params.yaml pretrain.published, pretrain.source: published), at the
+# commits params.yaml pins.  All were saved by transformers 4.17 from *ForMaskedLM (no pooler, an MLM head),
+# as config.json, pytorch_model.bin, special_tokens_map.json, tokenizer.json, tokenizer_config.json and
+# vocab.txt (+ info.txt in distil-biobert; README.md later); special_tokens_map.json and info.txt are
+# not mirrored (no loader reads them).  Sources: the hub's file pages and commit diffs (docs corpus):
+# compact-biobert's config.json in full (89347e8), tiny-biobert's (d92fb74; e529c7b changes only its
+# _name_or_path) and bio-mobilebert's (b420287; 447bc44 likewise); tokenizer.json 669 kB / vocab.txt
+# 213 kB (cased 28,996) for distil-, compact-, tiny-biobert and bio-distilbert-cased, 711 kB / 232 kB
+# (uncased 30,522) for bio-tinybert and bio-mobilebert, whose tokenizer_config.json say do_lower_case
+# true.  distil-biobert's config (778 bytes) is assumed laid out as compact-biobert's (775), bio-tinybert's
+# (840) as tiny-biobert's with TinyBERT's vocabulary, bio-distilbert-cased's (713) as distilbert-base-cased's.
+_NLPIE_ADAPTERS = {"adapters": {}, "config_map": {}, "fusion_config_map": {}, "fusions": {}}
+_NLPIE_BERT_6L = {
+    "_name_or_path": "distil-biobert/models/final-distil-biobert/final/model", "adapters": _NLPIE_ADAPTERS,
+    "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "classifier_dropout": None,
+    "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
+    "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+    "num_attention_heads": 12, "num_hidden_layers": 6, "pad_token_id": 0, "position_embedding_type": "absolute",
+    "torch_dtype": "float32", "transformers_version": "4.17.0", "type_vocab_size": 2, "use_cache": True,
+    "vocab_size": 28996}
+_NLPIE_BERT_4L = {
+    "_name_or_path": "distil-biobert/models/tiny-biobert/final/model", "adapters": _NLPIE_ADAPTERS,
+    "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "cell": {}, "classifier_dropout": None,
+    "emb_size": 312, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 312, "initializer_range": 0.02,
+    "intermediate_size": 1200, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+    "num_attention_heads": 12, "num_hidden_layers": 4, "pad_token_id": 0, "position_embedding_type": "absolute",
+    "pre_trained": "", "structure": [], "torch_dtype": "float32", "transformers_version": "4.17.0",
+    "type_vocab_size": 2, "use_cache": True, "vocab_size": 28996}
+_NLPIE_TINY_4L = {"hidden_size": 24, "emb_size": 24, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "intermediate_size": 48}
+
+
+def _nlpie(arch: str, cased: bool, config: dict, tiny: dict, head: str, commit: str, note: str) -> RepoSpec:
+    return RepoSpec(arch=arch, cased=cased, config=config, tiny=tiny, head=head, weights=("pytorch_model.bin",),
+                    tokenizer_json=True, tokenizer_config={"do_lower_case": not cased}, commit=commit, note=note)
+
+
+REGISTRY.update({
+    "nlpie/distil-biobert": _nlpie("bert", True, dict(_NLPIE_BERT_6L), _BERT_TINY, "BertForMaskedLM",
+                                   "da32b620e72ad149c55913bfb526d9f1e382a3cb", "config assumed as compact-biobert's"),
+    "nlpie/compact-biobert": _nlpie("bert", True, dict(_NLPIE_BERT_6L), _BERT_TINY, "BertForMaskedLM",
+                                    "89347e837834e0077df007d5332e7429c255b2d3", "config.json as on the hub"),
+    "nlpie/tiny-biobert": _nlpie("bert", True, dict(_NLPIE_BERT_4L), _NLPIE_TINY_4L, "BertForMaskedLM",
+                                 "e529c7b7b8a524beb015404d6c092d5816c5a60e", "TinyBERT extra config keys"),
+    "nlpie/bio-tinybert": _nlpie("bert", False, {**_NLPIE_BERT_4L, "vocab_size": 30522,
+                                                 "_name_or_path": "distil-biobert/models/bio-tinybert/final/model"},
+                                 _NLPIE_TINY_4L, "BertForMaskedLM", "c1689f9aaa715a39736e9b5d89ff256f41c0a1e8",
+                                 "config assumed as tiny-biobert's, uncased vocabulary"),
+    "nlpie/bio-distilbert-cased": _nlpie(
+        "distilbert", True, {**REGISTRY["distilbert-base-cased"].config, "transformers_version": "4.17.0"},
+        REGISTRY["distilbert-base-cased"].tiny, "DistilBertForMaskedLM", "44a540220ef09602001525bf2accf70d7946c041",
+        "config assumed as distilbert-base-cased's"),
+    "nlpie/bio-mobilebert": _nlpie(
+        "mobilebert", False,
+        {**REGISTRY["google/mobilebert-uncased"].config, "_name_or_path": "distil-biobert/models/bio-mobilebert/final/model",
+         "architectures": ["MobileBertForMaskedLM"], "classifier_dropout": None, "torch_dtype": "float32",
+         "transformers_version": "4.17.0"},
+        REGISTRY["google/mobilebert-uncased"].tiny, "MobileBertForMaskedLM", "447bc443b737122db7cd195cd72b30917bd09c67",
+        "config.json as on the hub"),
+})
+
 
 def generic_spec(repo_id: str) -> RepoSpec:
     """A repository the registry does not know: a small uncased BERT with a modern file set."""

@@ -10,7 +10,9 @@ its own rows, so the global batch is masked identically however it is split.
 
 from __future__ import annotations
 
+import bisect
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,37 +24,111 @@ logger = logging.getLogger(__name__)
 
 PAD_MULTIPLE = 8
 MEGA_BATCHES = 50  # length grouping window, in global batches
+SLAB = 1 << 24     # token ids checked at a time by CorpusRows.validate
 
 
-def _open_arrow(path: Path) -> pa.Table:
-    try:
-        with pa.memory_map(str(path)) as src:
-            try:
-                return pa.ipc.open_file(src).read_all()
-            except pa.ArrowInvalid:
-                pass
-        with pa.memory_map(str(path)) as src:
-            return pa.ipc.open_stream(src).read_all()
-    except pa.ArrowInvalid as exc:
-        raise ValueError(f"{path}: not an Arrow IPC file: {exc}") from None
+def _view(arr: pa.Array) -> np.ndarray:
+    """A null-free integer Arrow array as a numpy view of its (memory-mapped) buffer.
+
+    Not ``Array.to_numpy``: that imports pandas, 2 s and 30 MB at a job's start.
+    """
+    dtype = np.dtype(str(arr.type))
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
-def load_corpus(corpus: str | Path, vocab_size: int | None = None) -> list[np.ndarray]:
-    """Rows of ``<corpus>/train.arrow`` column ``input_ids`` as int64 arrays, validated."""
-    path = Path(corpus) / "train.arrow"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: tokenized corpus not found (run the tokenize stage)")
-    table = _open_arrow(path)
+class CorpusRows(Sequence):
+    """The corpus's ``input_ids`` rows, read from the memory-mapped Arrow column only when asked for.
+
+    ``rows[i]`` is a fresh int64 array (what the masker and collate take);
+    ``lengths`` comes from the list offsets alone, so length grouping never
+    reads a token.  Resident memory is then a few bytes a row whatever the
+    corpus size: the tokens stay in the page cache, shared and evictable.
+    """
+
+    def __init__(self, column: pa.ChunkedArray, where: Path):
+        self.where = Path(where)
+        chunks = [c for c in column.chunks if len(c)]
+        for c in chunks:
+            if c.null_count or c.values.null_count:
+                raise ValueError(f"{self.where}: null rows or token ids in 'input_ids' (re-run tokenize)")
+        self._offsets = [_view(c.offsets) for c in chunks]
+        self._values = [c.values for c in chunks]
+        self._arrays: list[np.ndarray | None] = [None] * len(chunks)
+        sizes = [len(c) for c in chunks]
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+        self._start_list = self._starts[:-1].tolist()
+        self.lengths = (np.concatenate([np.diff(o).astype(np.int64) for o in self._offsets])
+                        if chunks else np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _chunk_values(self, c: int) -> np.ndarray:
+        arr = self._arrays[c]
+        if arr is None:
+            arr = self._arrays[c] = _view(self._values[c])
+        return arr
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"row {i} of a corpus of {len(self)} rows")
+        c = bisect.bisect_right(self._start_list, i) - 1
+        j = i - self._start_list[c]
+        off = self._offsets[c]
+        return self._chunk_values(c)[off[j]:off[j + 1]].astype(np.int64)
+
+    def validate(self, vocab_size: int | None = None) -> None:
+        """Every row ``[CLS] ... [SEP]``-shaped (>= 2 ids) with ids in ``[0, vocab_size)``; else name the row.
+
+        Vectorised over the flat id buffer in slabs: no row is materialised,
+        and the only memory touched is the page cache of the mapped file.
+        """
+        path = self.where
+        if len(self) == 0:
+            raise ValueError(f"{path}: the corpus has no rows")
+        short = np.flatnonzero(self.lengths < 2)
+        if short.size:
+            i = int(short[0])
+            raise ValueError(f"{path}: row {i}: sequence of length {self.lengths[i]} (expected [CLS] ... [SEP])")
+        for c, off in enumerate(self._offsets):
+            values = self._chunk_values(c)
+            end = int(off[-1])
+            unsigned = values.view(np.dtype(f"u{values.dtype.itemsize}"))  # a negative id wraps to a huge one
+            for lo in range(int(off[0]), end, SLAB):
+                flat = values[lo:min(end, lo + SLAB)]
+                if (flat.min() >= 0) if vocab_size is None else (unsigned[lo:lo + len(flat)].max() < vocab_size):
+                    continue   # one pass over the ids of the slab
+                bad = (flat < 0) if vocab_size is None else ((flat < 0) | (flat >= vocab_size))
+                pos = lo + int(np.flatnonzero(bad)[0])
+                row = self._start_list[c] + int(np.searchsorted(off, pos, side="right")) - 1
+                raise ValueError(f"{path}: row {row}: token id out of range [0, {vocab_size})")
+
+
+def open_corpus(corpus: str | Path) -> CorpusRows:
+    """The tokenized corpus (``save_to_disk`` folder, or a legacy ``train.arrow``), memory-mapped, unchecked."""
+    from ..data.tokenized import read_split, split_source
+
+    if not split_source(corpus, "train").exists():
+        raise FileNotFoundError(f"{corpus}: tokenized corpus not found (run the tokenize stage)")
+    table, where = read_split(corpus, "train")
     if "input_ids" not in table.column_names:
-        raise ValueError(f"{path}: no column 'input_ids' (columns: {table.column_names})")
-    rows = [np.asarray(r, dtype=np.int64) for r in table.column("input_ids").to_pylist()]
-    if not rows:
-        raise ValueError(f"{path}: the corpus has no rows")
-    for i, r in enumerate(rows):
-        if r.size < 2:
-            raise ValueError(f"{path}: row {i}: sequence of length {r.size} (expected [CLS] ... [SEP])")
-        if r.min() < 0 or (vocab_size is not None and r.max() >= vocab_size):
-            raise ValueError(f"{path}: row {i}: token id out of range [0, {vocab_size})")
+        raise ValueError(f"{where}: no column 'input_ids' (columns: {table.column_names})")
+    column = table.column("input_ids")
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or \
+            not pa.types.is_integer(column.type.value_type):
+        raise ValueError(f"{where}: column 'input_ids' is {column.type}, expected a list of integer token ids")
+    return CorpusRows(column, where)
+
+
+def load_corpus(corpus: str | Path, vocab_size: int | None = None) -> CorpusRows:
+    """The corpus rows (``input_ids``), memory-mapped and validated; ``rows[i]`` is an int64 array."""
+    rows = open_corpus(corpus)
+    rows.validate(vocab_size)
     return rows
 
 
@@ -156,9 +232,11 @@ class StepBatches:
         self.rows, self.batch_size, self.accumulation = rows, batch_size, accumulation
         self.world, self.rank, self.seed = world, rank, seed
         self.masker, self.pad_id = masker, pad_id
-        self.lengths = np.array([len(r) for r in rows])
-        self._epoch, self._batches = None, None
-        self.per_epoch = len(epoch_batches(self.lengths, batch_size, seed, 0))
+        lengths = getattr(rows, "lengths", None)   # CorpusRows: from the offsets, no row read
+        self.lengths = np.asarray(lengths, dtype=np.int64) if lengths is not None else np.array([len(r) for r in rows])
+        # Epoch 0's plan, kept: counting its batches and serving the first step need the same plan.
+        self._epoch, self._batches = 0, epoch_batches(self.lengths, batch_size, seed, 0)
+        self.per_epoch = len(self._batches)
         if len(rows) < batch_size:
             logger.warning("corpus has %d rows, fewer than one batch of %d", len(rows), batch_size)
 

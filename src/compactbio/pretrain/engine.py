@@ -32,7 +32,6 @@ import math
 import os
 import random
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,7 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from ..io import atomic_dir, read_json, write_json
+from ..progress import Throughput
 from .data import StepBatches, accumulation_steps
 
 logger = logging.getLogger(__name__)
@@ -325,39 +325,6 @@ class _CsvLog:
         self.f.close()
 
 
-def format_duration(seconds: float) -> str:
-    """``1h02m``, ``4m05s`` or ``12s``: short for a log line, fine enough to check a SLURM time limit."""
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, sec = divmod(rest, 60)
-    if h:
-        return f"{h}h{m:02d}m"
-    return f"{m}m{sec:02d}s" if m else f"{sec}s"
-
-
-class _Throughput:
-    """Tokens per second since the previous log line and time left at this run's mean step time.
-
-    Tokens are the real (unpadded) tokens of the global batch, counted on the
-    host from the batch plan; read only after the loss totals reached the host,
-    which waits for the GPU, so the clock is not ahead of the work.
-    """
-
-    def __init__(self, start: int, steps: int):
-        self.start, self.steps, self.tokens = start, steps, 0
-        self.t0 = self.t_last = time.perf_counter()
-
-    def add(self, tokens: int) -> None:
-        self.tokens += tokens
-
-    def report(self, done: int) -> str:
-        now = time.perf_counter()
-        rate = self.tokens / max(now - self.t_last, 1e-9)
-        eta = (now - self.t0) / max(1, done - self.start) * (self.steps - done)
-        self.tokens, self.t_last = 0, now
-        return f"{rate:.0f} tok/s, eta {format_duration(eta)}"
-
-
 def _accumulate(model, micro: list, step_norms: dict, world: int, dev: torch.device, precision: str,
                 term_names: list[str]) -> torch.Tensor:
     """Forward and backward over one step's micro-batches, gradients synced on the last one.
@@ -403,12 +370,12 @@ def train(task: torch.nn.Module, batches: StepBatches, cfg: TrainConfig, norms: 
     log = _CsvLog(workdir / LOG_FILE, start, term_names) if rank == 0 else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="pretrain",
                disable=rank != 0 or None, dynamic_ncols=True)
-    speed = _Throughput(start, cfg.steps)
+    speed = Throughput(start, cfg.steps)
     try:
         for step in bar:
             micro, n_masked, lengths = batches(step)
             totals = _accumulate(model, micro, norms(n_masked, lengths), world, dev, precision, term_names)
-            speed.add(int(sum(lengths)))
+            speed.add(int(sum(lengths)))   # real (non-padding) tokens of the global batch
             if cfg.max_grad_norm and cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.max_grad_norm)
             optimizer.step()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .data import Masker, StepBatches, load_corpus
 from .engine import TrainConfig, barrier, distributed, train
 
@@ -30,17 +32,19 @@ def corpus_settings(params: dict) -> dict:
 def corpus_description(params: dict, corpus: Path, n_rows: int) -> str:
     """How the model card names the training data."""
     packed = params.get("tokenize", {}).get("corpus_packing", True)
-    return f"{corpus} ({n_rows} {'packed sequences' if packed else 'documents, one a row'})"
+    # The corpus's dataset id (its folder name), not the path: a card must not carry local paths.
+    return f"{Path(corpus).name} ({n_rows} {'packed sequences' if packed else 'documents, one a row'})"
 
 
 def corpus_rows(params: dict, corpus: Path, vocab_size: int):
     rows = load_corpus(corpus, vocab_size)
     max_len = params.get("tokenize", {}).get("corpus_max_length")
     if max_len is not None:
-        for i, r in enumerate(rows):
-            if len(r) > int(max_len):
-                raise ValueError(f"{Path(corpus) / 'train.arrow'}: row {i}: length {len(r)} exceeds "
-                                 f"tokenize.corpus_max_length {max_len}")
+        long = np.flatnonzero(rows.lengths > int(max_len))   # from the offsets: no row is read
+        if long.size:
+            i = int(long[0])
+            raise ValueError(f"{rows.where}: row {i}: length {rows.lengths[i]} exceeds "
+                             f"tokenize.corpus_max_length {max_len}")
     return rows
 
 

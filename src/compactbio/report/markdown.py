@@ -1,8 +1,8 @@
 """GitHub-flavoured Markdown rendering of a :class:`~.table.Table`.
 
 Markdown has no underline, so the second best uses ``<u>`` (GitHub renders it
-inside tables).  Numbers are right-aligned; significance markers, which the
-LaTeX version leaves out to stay like the paper, are appended here.
+inside tables).  Numbers are right-aligned; significance markers follow the
+number, as in the LaTeX and HTML versions.
 """
 
 from __future__ import annotations

@@ -51,6 +51,11 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
         ts = params["tables"][t]
         if ts.get("kind") != "scores":
             raise ValueError(f"params.yaml: tables.{name}.tables lists {t!r}, which is not a scores table")
+    # The runs of every listed table, read into one frame.
+    results.load([(m, d, params["tables"][t]["task"]) for t in spec["tables"]
+                  for d in params["tables"][t]["datasets"] for m in params["tables"][t]["models"]])
+    for t in spec["tables"]:
+        ts = params["tables"][t]
         task, prefer = ts["task"], _paper_table(t, ts["task"])
         label = f"Table {t[5:]}" if re.fullmatch(r"table\d+", t) else t
         table.rows.append(Row([], section=label))

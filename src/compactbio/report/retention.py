@@ -67,6 +67,8 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
     style = common.style_of(params)
     ref, models = spec["reference"], list(spec["models"])
     rows = _rows(params, spec)
+    results.load([(m, d, task) for task, d, _, _, present in rows   # the runs the ratios read, one frame
+                  for m in [ref, *models] if m == ref or m in present])
     table = Table(name=name, caption=spec["title"],
                   columns=["Task", "Dataset", "Metric"] + [common.model_name(params, m) for m in models],
                   align=["l", "l", "l"] + ["r"] * len(models))

@@ -1,8 +1,9 @@
-"""Read fine-tuning results (``runs/<model>/<dataset>/seed<seed>/``) and average over seeds.
+"""Read fine-tuning results (``runs/<model>/<dataset>/seed<seed>/``) for the tables.
 
-The table stage is the last consumer of every run, so it checks the files it
-reads against the contract in docs/architecture.md and names the file (and
-line) it rejects; a missing run is an error, never a silently empty cell.
+The table and results stages are the last consumers of every run, so they
+check the files they read against the contract in docs/architecture.md and
+name the file (and line) they reject; a missing run is an error, never a
+silently empty cell.  Scores are averaged over seeds in :mod:`.runs_frame`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 # metrics.json "test" keys each task must provide (scores as fractions in [0, 1]).
 TEST_KEYS = {"ner": ("f1", "precision", "recall", "f1_subword"), "re": ("f1",), "qa": ("strict", "lenient", "mrr")}
@@ -30,18 +30,32 @@ def _require(path: Path) -> None:
                                 f"(run `compactbio finetune` for this model/dataset/seed first)")
 
 
-def load_metrics(path: Path, task: str) -> dict[str, float]:
-    """The ``test`` scores of one run's metrics.json, checked against the contract."""
-    path = Path(path)
+def _read_json(path: Path):
     _require(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def load_scores(path: Path, task: str, model: str | None = None, dataset: str | None = None,
+                seed: int | None = None) -> dict[str, dict[str, float]]:
+    """One run's scores by split (``{"test": {...}, "validation": {...}}``), checked against the contract.
+
+    The test split must hold the task's table metrics (:data:`TEST_KEYS`) as scores; further
+    entries of either split are kept when they are scores (QA: strict_authors, ...; NER:
+    precision_subword, ...) and skipped otherwise.  ``model``, ``dataset`` and ``seed``, when
+    given, must match what the file says it is, so a run copied into the wrong folder is caught.
+    """
+    path = Path(path)
+    data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("test"), dict):
         raise ValueError(f"{path}: no 'test' object with the test-set scores")
     if data.get("task", task) != task:
         raise ValueError(f"{path}: task is {data.get('task')!r} but the table expects {task!r}")
+    for key, want in (("model", model), ("dataset", dataset), ("seed", seed)):
+        if want is not None and key in data and data[key] != want:
+            raise ValueError(f"{path}: {key} is {data[key]!r} but the run folder is for {want!r}")
     test = data["test"]
     out = {}
     for key in TEST_KEYS[task]:
@@ -49,9 +63,11 @@ def load_metrics(path: Path, task: str) -> dict[str, float]:
         if not _is_score(value):
             raise ValueError(f"{path}: test.{key} must be a score in [0, 1], got {value!r}")
         out[key] = float(value)
-    # Further scores (QA: strict_authors, ...; NER: precision_subword, ...) when they are scores.
     out.update({k: float(v) for k, v in test.items() if k not in out and _is_score(v)})
-    return out
+    validation = data.get("validation", {})
+    if not isinstance(validation, dict):
+        raise ValueError(f"{path}: 'validation' must be an object of scores, got {validation!r}")
+    return {"test": out, "validation": {k: float(v) for k, v in validation.items() if _is_score(v)}}
 
 
 def _is_score(value) -> bool:
@@ -101,28 +117,58 @@ class Score:
     std: float | None      # sample std over seeds; None for a single seed
     values: tuple[float, ...]
 
-    @classmethod
-    def of(cls, fractions: list[float]) -> "Score":
-        vals = np.array(fractions, dtype=float) * 100.0
-        std = float(vals.std(ddof=1)) if len(vals) > 1 else None
-        return cls(float(vals.mean()), std, tuple(float(v) for v in vals))
-
 
 class Results:
-    """Lazy, cached access to the runs of one table (each file read once)."""
+    """The runs of one table: their test scores summarised over seeds, and their per-example records.
+
+    Scores come from one tidy frame of the table's own runs (:mod:`.runs_frame`), read by
+    :meth:`load` before the table is laid out, so a table reads exactly its own runs' files.
+    """
 
     def __init__(self, runs: Path, seeds: list[int]):
         if not seeds:
             raise ValueError("params grid.seeds is empty: no runs to tabulate")
         self.runs, self.seeds = Path(runs), [int(s) for s in seeds]
-        self._metrics: dict[tuple, dict] = {}
+        self._tasks: dict[tuple[str, str], str] = {}                  # (model, dataset) -> task, once read
+        self._scores: dict[tuple[str, str, str], Score] = {}          # (model, dataset, metric)
+        self._gaps: dict[tuple[str, str, str], int] = {}              # metric some seed lacks -> that seed
         self._records: dict[tuple, list] = {}
 
-    def metrics(self, model: str, dataset: str, seed: int, task: str) -> dict[str, float]:
-        key = (model, dataset, seed)
-        if key not in self._metrics:
-            self._metrics[key] = load_metrics(run_dir(self.runs, model, dataset, seed) / "metrics.json", task)
-        return self._metrics[key]
+    def load(self, cells) -> None:
+        """Read the (model, dataset, task) runs, every seed, into one frame and average their test scores."""
+        # runs_frame imports this module; it, and pandas with it, load only when a table needs scores.
+        from .runs_frame import over_seeds, runs_frame
+
+        todo = {(m, d): t for m, d, t in cells if (m, d) not in self._tasks}
+        if not todo:
+            return
+        tasks: dict[str, str] = {}
+        for (_, d), t in todo.items():
+            if tasks.setdefault(d, t) != t:
+                raise ValueError(f"params.yaml: dataset {d!r} is tabulated as both {tasks[d]} and {t}")
+        frame = runs_frame(self.runs, [(m, d, s) for m, d in todo for s in self.seeds], tasks)
+        summary = over_seeds(frame, self.seeds)
+        values = summary[self.seeds].to_numpy(dtype=float)
+        for (m, d, metric), vals, mean, std in zip(summary.index, values, summary["mean"], summary["std"]):
+            missing = [s for s, v in zip(self.seeds, vals) if math.isnan(v)]
+            if missing:
+                self._gaps[(m, d, metric)] = missing[0]
+                continue
+            self._scores[(m, d, metric)] = Score(float(mean), None if len(self.seeds) == 1 else float(std),
+                                                 tuple(float(v) for v in vals))
+        self._tasks.update(todo)
+
+    def score(self, model: str, dataset: str, task: str, metric: str) -> Score:
+        self.load([(model, dataset, task)])
+        if self._tasks[(model, dataset)] != task:
+            path = run_dir(self.runs, model, dataset, self.seeds[0]) / "metrics.json"
+            raise ValueError(f"{path}: task is {self._tasks[(model, dataset)]!r} but the table expects {task!r}")
+        key = (model, dataset, metric)
+        if key not in self._scores:
+            seed = self._gaps.get(key, self.seeds[0])
+            raise ValueError(f"{run_dir(self.runs, model, dataset, seed) / 'metrics.json'}: no test.{metric} "
+                             f"(written by an older version: re-run `compactbio finetune` for this run)")
+        return self._scores[key]
 
     def records_path(self, model: str, dataset: str, seed: int) -> Path:
         return run_dir(self.runs, model, dataset, seed) / "per_example.jsonl"
@@ -137,16 +183,6 @@ class Results:
         """Every seed of this model/dataset has both files (optional comparisons)."""
         return all((run_dir(self.runs, model, dataset, s) / name).is_file()
                    for s in self.seeds for name in ("metrics.json", "per_example.jsonl"))
-
-    def score(self, model: str, dataset: str, task: str, metric: str) -> Score:
-        values = []
-        for s in self.seeds:
-            m = self.metrics(model, dataset, s, task)
-            if metric not in m:
-                raise ValueError(f"{run_dir(self.runs, model, dataset, s) / 'metrics.json'}: no test.{metric} "
-                                 f"(written by an older version: re-run `compactbio finetune` for this run)")
-            values.append(m[metric])
-        return Score.of(values)
 
     def protocols(self, pairs) -> list[dict]:
         """The distinct protocols of the runs of ``(model, dataset)`` pairs (each seed), in a stable order."""

@@ -48,6 +48,7 @@ def build(params: dict, name: str, results: Results) -> tuple[Table, list[dict]]
     with_type = any(entities.values())
     lead = ([common.TYPE_HEADER[task]] if with_type else []) + ["Dataset", "Metric"]
     notes, marks = _footnotes(spec, models)
+    results.load([(m, d, task) for d in datasets for m in models])   # this table's runs, one frame
     table = Table(name=name, caption=spec["title"],
                   columns=lead + [common.model_name(params, m) for m in models],
                   align=["l"] * len(lead) + ["r"] * len(models),

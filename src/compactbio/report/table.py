@@ -1,7 +1,7 @@
 """A renderer-neutral table: what a cell says, not how LaTeX or Markdown spell it.
 
-Every table kind builds one :class:`Table`; :mod:`.latex` and :mod:`.markdown`
-turn it into text.  Keeping numbers as numbers until the last moment lets the
+Every table kind builds one :class:`Table`; :mod:`.latex`, :mod:`.markdown` and
+:mod:`.html` turn it into text.  Keeping numbers as numbers until the last moment lets the
 best / second-best marking compare exactly the values a reader sees, and lets
 the two renderers agree cell for cell.
 """
@@ -20,7 +20,8 @@ class Cell:
     """One cell: free text, or a number (already in display units) with optional std.
 
     ``rank`` is ``"best"`` / ``"second"`` (mapped to a style by the renderer);
-    ``marker`` is a significance marker, shown by the Markdown renderer only;
+    ``marker`` is a significance marker (every renderer appends it; the legend
+    explaining it is in ``Table.markdown_notes``);
     ``mark`` is a footnote letter written as a superscript after the text.
     """
 
@@ -49,7 +50,9 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     header_marks: dict[int, str] = field(default_factory=dict)  # column -> footnote letter
     notes: list = field(default_factory=list)   # footnotes (str, or (letter, text)), both renderers
-    markdown_notes: list[str] = field(default_factory=list)     # e.g. the significance legend
+    # Notes that explain the cells' markers (the significance legend), after ``notes`` in every
+    # renderer; the name is historical (they were once Markdown-only).
+    markdown_notes: list[str] = field(default_factory=list)
     long: bool = False                      # LaTeX longtable (spans pages)
 
     def __post_init__(self) -> None:
@@ -92,6 +95,12 @@ def mark_ranks(cells: list[Cell], decimals: int) -> None:
             cells[i].rank = "best"
         elif len(distinct) > 1 and v == distinct[1]:
             cells[i].rank = "second"
+
+
+def table_label(name: str) -> str:
+    """How a reader names a table: "Table 2" for the paper's numbered ones, else its id."""
+    m = re.fullmatch(r"table(\d+)", name)
+    return f"Table {m.group(1)}" if m else name
 
 
 def footnote_letter(i: int) -> str:

@@ -75,8 +75,10 @@ def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
         if str(w.get("mode")) in ("kd", "True", "true"):
             keys.append("task_distill.loss")
         return keys
-    if rule == "task_table":
-        return ["task_distill", "tables.style", "models"]
+    if rule == "task_table":   # it prints the teacher's display name, rounds to tables.style.decimals
+        style = raw.get("tables", {}).get("style") or {}
+        return ["task_distill", *(["tables.style.decimals"] if "decimals" in style else []),
+                *graph.model_keys(raw, [settings(raw)["teacher"]])]
     raise KeyError(rule)
 
 

@@ -132,9 +132,15 @@ def run(params: dict, student: str, mode: str, augment: int, vocab: Path, data: 
                "steps": result.steps, "parameters": models.count_parameters(net), "size_mb": models.size_mb(net),
                "latency": measure_all(net, [f["input_ids"] for f in test_feats], td["latency"])}
     logger.info("%s test f1 %.4f", common.run_name(student, distill, augment), test.scores["f1"])
+    from ..models.card import write as write_card
+    from .model_cards import student_card
+
+    card = student_card(params, student, common.run_name(student, distill, augment), vocab, init, net, metrics,
+                        inp.labels)
     with atomic_dir(out) as tmp:
         models.save(net, student, tmp, inp.labels)
         common.copy_tokenizer(vocab, tmp)
+        write_card(card, tmp)
         write_json(tmp / "metrics.json", metrics)
         write_jsonl(tmp / "per_example.jsonl", test.records)
         ner.write_predictions(tmp, inp, test)

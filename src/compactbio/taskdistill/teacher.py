@@ -68,14 +68,12 @@ def run(params: dict, model_dir: Path, data: Path, prepared: Path, out: Path) ->
                "parameters": count_parameters(net), "size_mb": size_mb(net),
                "latency": measure_all(net, [f["input_ids"] for f in test_feats], td["latency"])}
     logger.info("teacher test f1 %.4f", test.scores["f1"])
+    from ..models.folder import write_model_folder
+    from .model_cards import teacher_card
+
+    card = teacher_card(params, td, model_dir, net, hp, metrics, inp.labels)
     with atomic_dir(out) as tmp:
-        net.save_pretrained(str(tmp))
-        common.copy_tokenizer(model_dir, tmp)
-        (tmp / "README.md").write_text(
-            f"# Task teacher\n\n{model_dir} fine-tuned on {td.get('dataset')} for token classification "
-            f"(labels {inp.labels}), {hp['epochs']} epochs, lr {hp['learning_rate']}, seed {seed}; "
-            f"best validation epoch {result.best_epoch}. Test word-level F1 {test.scores['f1']:.4f}.\n",
-            encoding="utf-8")
+        write_model_folder(net, None, tmp, card, tokenizer_from=model_dir)   # tokenizer.json byte for byte
         write_json(tmp / "metrics.json", metrics)
         write_jsonl(tmp / "per_example.jsonl", test.records)
         ner.write_predictions(tmp, inp, test)

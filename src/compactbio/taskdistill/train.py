@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..finetune.loop import _optimizer, _to, collate, linear_schedule
+from ..progress import Throughput
 from . import loss as L
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: Loss
     best_state = None
     log: list[dict] = []
     step = 0
+    speed = Throughput(0, total)
     for epoch in range(1, epochs + 1):
         if step >= total:
             break
@@ -153,10 +155,11 @@ def train(student: nn.Module, teacher, rows: Sequence[dict], hp: dict, cfg: Loss
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            seen.append({k: v.item() for k, v in parts.items()})
+            seen.append({k: v.item() for k, v in parts.items()})   # .item() waits for the step: the clock is honest
+            speed.add(sum(lengths[i] for i in idx))   # real (non-padding) tokens of the batch
             step += 1
             if step % log_every == 0:
-                logger.info("step %d/%d: loss %.4f", step, total, seen[-1]["loss"])
+                logger.info("step %d/%d: loss %.4f, %s", step, total, seen[-1]["loss"], speed.report(step))
             if step >= total:
                 break
         scores = validate()

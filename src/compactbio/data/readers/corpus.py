@@ -16,6 +16,21 @@ Accepted, chosen by file name so a folder may mix them:
 * ``*.parquet``: a hub dataset snapshot (what ``fetch`` of an ``hf_dataset``
   source stores), text from ``text_fields`` as for JSON lines.
 
+Text, JSON lines and parquet files load through ``datasets``' own builders
+(``text``, ``json``, ``parquet``) into a temporary memory-mapped cache and are
+read back in batches, so a multi-gigabyte dump never sits in memory whole.
+A file the builder refuses (broken JSON, bytes that are not UTF-8, a NUL
+byte, a column whose type changes between lines), or whose JSON it would read
+differently (ISO dates become timestamps), is read again by the plain line
+readers below, which then name the file, line and problem or read it as
+before.  ``datasets`` is imported only when such a file is present: the PubMed
+XML path (the paper's corpus) never pays for it.  Two differences from the
+plain readers: text files are opened with universal newlines, so a lone
+carriage return (a classic-Mac line end) also ends a document; and a JSON
+field set to ``null`` counts as absent (the builder's table cannot tell them
+apart), so ``{"text": null, "title": ..., "abstract": ...}`` reads title and
+abstract instead of nothing.
+
 Deleted and revised citations.  NLM's update files may repeat a PMID (the later
 record is the current one) and end with ``DeleteCitation`` (PMIDs to remove); a
 yearly baseline holds each PMID once.  :func:`read` (the ``prepare`` path)
@@ -31,11 +46,13 @@ output format reserves the newline as the document separator.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import html
 import json
 import logging
 import re
+import tempfile
 from pathlib import Path
 from typing import Iterator
 from xml.etree import ElementTree
@@ -51,6 +68,7 @@ _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 # ncbi/pubmed's script cuts len("<AbstractText>") characters off the serialised
 # element, so an element with attributes keeps 'Label="X" NlmCategory="X">'.
 _ATTR_DEBRIS = re.compile(r'^\s*(?:[A-Za-z_][-\w:.]*="[^"]*"\s*)+>')
+BATCH = 4096        # rows per batch read back from a builder's cache
 _NCBI_TITLE = ("MedlineCitation", "Article", "ArticleTitle")
 _NCBI_ABSTRACT = ("MedlineCitation", "Article", "Abstract", "AbstractText")
 
@@ -105,7 +123,63 @@ def _from_record(rec, fields: list[str] | None, path: Path, lineno: int | None) 
     return clean(" ".join(parts))
 
 
+@contextlib.contextmanager
+def _builder(kind: str, path: Path, **config):
+    """``path`` loaded by ``datasets``' ``kind`` builder into a throw-away cache; ``None`` if it refuses it."""
+    import datasets
+
+    with tempfile.TemporaryDirectory(prefix="compactbio-corpus-") as cache:
+        hidden = datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()
+        try:
+            ds = datasets.load_dataset(kind, data_files=[str(path)], split="train", cache_dir=cache, **config)
+        except Exception as exc:  # noqa: BLE001 - the line reader then names the problem, or reads the file
+            logger.debug("%s: the datasets %s builder refused it (%s); reading it line by line", path, kind, exc)
+            ds = None
+        finally:
+            if not hidden:
+                datasets.enable_progress_bars()
+        yield ds
+        del ds
+
+
+def _temporal(t) -> bool:
+    """Whether an Arrow type holds dates or times anywhere (JSON strings the builder parsed as such)."""
+    import pyarrow as pa
+
+    if pa.types.is_temporal(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_temporal(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _temporal(t.value_type)
+    return False
+
+
+def _builder_records(ds):
+    """The builder's rows as dicts, in file order, ``BATCH`` at a time."""
+    for batch in ds.iter(batch_size=BATCH):
+        names = list(batch)
+        yield from (dict(zip(names, values)) for values in zip(*(batch[n] for n in names)))
+
+
 def read_txt(path: Path) -> Iterator[str]:
+    """One document a line, through the ``text`` builder (the BOM of a Windows editor dropped)."""
+    with _builder("text", path, encoding="utf-8-sig") as ds:
+        if ds is not None:
+            for batch in ds.iter(batch_size=BATCH):
+                for line in batch["text"]:
+                    if "\x00" in line:  # the plain reader names the line of the NUL byte
+                        yield from _txt_lines(path)
+                        return
+                    doc = clean(line)
+                    if doc:
+                        yield doc
+            return
+    yield from _txt_lines(path)
+
+
+def _txt_lines(path: Path) -> Iterator[str]:
     for line in read_text(path).split("\n"):
         doc = clean(line)
         if doc:
@@ -113,6 +187,18 @@ def read_txt(path: Path) -> Iterator[str]:
 
 
 def read_jsonl(path: Path, fields: list[str] | None) -> Iterator[str]:
+    """JSON lines through the ``json`` builder; a field absent from a line is absent from its record."""
+    with _builder("json", path) as ds:
+        if ds is not None and not any(_temporal(f.type) for f in ds.data.schema):
+            for rec in _builder_records(ds):
+                doc = _from_record({k: v for k, v in rec.items() if v is not None}, fields, path, None)
+                if doc:
+                    yield doc
+            return
+    yield from _jsonl_lines(path, fields)
+
+
+def _jsonl_lines(path: Path, fields: list[str] | None) -> Iterator[str]:
     for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
@@ -166,6 +252,18 @@ def read_pubmed_xml(path: Path) -> Iterator[str]:
 
 
 def read_parquet(path: Path, fields: list[str] | None) -> Iterator[str]:
+    """A parquet snapshot through the ``parquet`` builder (nulls stay None, as pyarrow reads them)."""
+    with _builder("parquet", path) as ds:
+        if ds is not None:
+            for rec in _builder_records(ds):
+                doc = _from_record(rec, fields, path, None)
+                if doc:
+                    yield doc
+            return
+    yield from _parquet_rows(path, fields)
+
+
+def _parquet_rows(path: Path, fields: list[str] | None) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
