@@ -40,7 +40,8 @@ def main(argv):
         path = Path(out)
         if FILE_NAME.search(path.name):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text('{"f1": 0.5}\n' if path.suffix == ".json" else nonce)
+            # JSON (metrics.json, scores.json...) is new too, and numbers only, as dvc metrics expect
+            path.write_text(f'{{"f1": 0.5, "nonce": {uuid.uuid4().int % 10**9}}}\n' if path.suffix == ".json" else nonce)
         else:
             path.mkdir(parents=True, exist_ok=True)
             (path / "content.txt").write_text(nonce)

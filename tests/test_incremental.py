@@ -116,13 +116,14 @@ def restore(wf: Path, env, original: str) -> None:
     assert "up to date" in run(["dvc", "status"], wf, env).stdout
 
 
-def planned(wf, env, edit):
+def planned(wf, env, edit, dry_first=False):
     """(Snakemake's jobs, DVC's stages) after ``edit(params)``; params restored afterwards."""
     original, raw = edited(wf, edit)
     try:
         # DVC first: `snakemake` in a DVC repository refreshes the values files itself.
-        dry = ran_stages(run(["dvc", "repro", "--dry"], wf, env).stdout)
-        assert dry == {PARAMS_STAGE}, dry   # params.yaml changed; the values files not yet
+        if dry_first:   # before the params stage has run, DVC can only say that it must
+            dry = ran_stages(run(["dvc", "repro", "--dry"], wf, env).stdout)
+            assert dry == {PARAMS_STAGE}, dry
         run(["dvc", "repro", PARAMS_STAGE], wf, env)
         dvc = ran_stages(run(["dvc", "repro", "--dry", "--force-downstream"], wf, env).stdout)
         # Name Snakemake's jobs as DVC's stages by their (identical) command.
@@ -210,7 +211,7 @@ def test_a_change_reruns_exactly_the_jobs_that_read_it(built, case):
         finally:
             restore(wf, env, original)
         return
-    snake, dvc = planned(wf, env, edit)
+    snake, dvc = planned(wf, env, edit, dry_first=case == "ner_learning_rate")
     assert snake == expected
     assert dvc == expected
 
