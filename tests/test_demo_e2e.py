@@ -90,7 +90,7 @@ def test_efficiency_study_and_html_report(demo, tmp_path):
     run(["snakemake", "--report", "results/report.html", "all_tables", "efficiency_study"], wf)
     html = (wf / "results/report.html").read_text(encoding="utf-8", errors="replace")
     for t in [t for t in raw["tables"] if t != "style"]:
-        assert f"{t}.csv" in html
+        assert f"{t}.html" in html   # each table is a report item as HTML (workflow/rules/report.smk)
     assert "efficiency.png" in html and "Run parameters" in html
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
