@@ -101,7 +101,7 @@ def render(table: Table, decimals: int, style: dict, float_: str = "auto") -> st
         # longtable cannot be set in two columns: one column for the table, then back.
         lines += [r"\ifdim\columnwidth<\textwidth\onecolumn\def\cbrestorecolumns{\twocolumn}"
                   r"\else\let\cbrestorecolumns\relax\fi",
-                  r"{\small\setlength{\tabcolsep}{4pt}", r"\begin{longtable}{%s}" % "".join(table.align),
+                  r"{\footnotesize\setlength{\tabcolsep}{4pt}", r"\begin{longtable}{%s}" % "".join(table.align),
                   r"\caption{%s}%s \\" % (caption, label), r"\toprule", header, r"\midrule", r"\endfirsthead",
                   r"\toprule", header, r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot"]
         lines += body
