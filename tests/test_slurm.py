@@ -27,6 +27,8 @@ from workflow_tools import ROOT, copy_workflow
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 TRAINING_RULES = ("base_model", "distill", "continual", "finetune_ner", "finetune_re", "finetune_qa")
+# Not training, but at paper size the efficiency study also times the GPU (params `efficiency.gpu`)
+PAPER_GPU_RULES = ("efficiency",)
 
 
 # ------------------------------------------------------------------ launcher
@@ -292,10 +294,11 @@ def test_paper_dry_run_plans_gpus_for_training(tmp_path):
     for rule, jobs in plan.items():
         for res in jobs:
             assert int(res["runtime"]) > 0 and int(res["mem_mb"]) > 0 and int(res["cpus_per_task"]) >= 1
-            if rule in TRAINING_RULES:
+            if rule in TRAINING_RULES + PAPER_GPU_RULES:
                 assert int(res["gpu"]) >= 1, (rule, res)
             else:
                 assert "gpu" not in res, (rule, res)
+    assert {int(r["gpu"]) for r in plan["efficiency"]} == {1}   # one card timed, alone on it
     assert {int(r["gpu"]) for r in plan["distill"] + plan["continual"]} == {4}
     assert {int(r["gpu"]) for r in plan["finetune_ner"]} == {1}
     assert int(plan["distill"][0]["runtime"]) >= 24 * 60

@@ -183,8 +183,9 @@ def finetune_task_keys(raw: dict, task: str, model: str | None) -> list[str]:
 
     Key by key: every shared value of the task, and of ``learning_rate_by_model``
     only ``model``'s own entry, so another model's override reruns none of this
-    model's jobs.  Adding a key changes the keys, hence dvc.yaml (its check
-    stage says so).  Without ``model``: the keys every model's job reads.
+    model's jobs.  A key added later (a new override) is read from then on: the
+    keys are not in dvc.yaml, only in each job's values file.  Without
+    ``model``: the keys every model's job reads.
     """
     section = (raw.get("finetune") or {}).get(task) or {}
     keys = [f"finetune.{task}.{k}" for k in section if k != "learning_rate_by_model"]
@@ -273,15 +274,20 @@ def table_runs(raw: dict, table: str) -> list[tuple[str, str, int]]:
 
 
 def table_inputs(raw: dict, table: str) -> list[str]:
+    """The run files a table reads, as the table stage itself lists them (the scores tables read
+    metrics and per-example records, BioBERT's too for the significance markers; the reported and
+    retention tables only metrics), then the folders of the models whose sizes it cites."""
+    from pathlib import Path
+
+    from ..report.stage import optional_inputs, required_inputs
+
     cfg = raw["tables"][table]
     models = [model_dir(m) for m in footnote_models(cfg)]   # footnotes citing sizes read the weights
     if cfg["kind"] == "datasets":
         return [prepared_dir(d) for d in cfg["datasets"]] + models
-    files = []
-    for m, d, s in table_runs(raw, table):
-        o = finetune_outputs(raw, m, d, s)
-        files += [o["metrics"], o["per_example"]]
-    return files + models
+    runs = Path("runs/finetune")
+    read = [*required_inputs(raw, table, runs, Path("data/prepared")), *optional_inputs(raw, table, runs)]
+    return list(dict.fromkeys(p.as_posix() for p in read if p.is_relative_to(runs))) + models
 
 
 def results_inputs(raw: dict) -> list[str]:
