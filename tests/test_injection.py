@@ -9,7 +9,7 @@ starts).  Two layers keep a planted ``$(touch PWNED)`` inert:
   task-distillation dataset, teacher and TinyBERT init) must match the
   schema's id pattern, and a bad one is reported with its key and line;
 * quoting: every value a command line interpolates is quoted (``{x:q}`` in the
-  rules, ``shlex.quote`` in ``graph._cmd``), so even an id that got past the
+  rules, ``shlex.quote`` in ``layout.command``), so even an id that got past the
   check stays one argument.  The second layer is tested with the check
   switched off in a scratch copy of the workflow, and the commands both front
   ends would run are executed by ``sh`` and ``bash`` with a stub

@@ -252,7 +252,7 @@ OFFLINE_JOBS = """
 from pathlib import Path
 from compactbio.params import load_resolved
 from compactbio.data import tokenizer
-from compactbio.models import base
+from compactbio.pretrain import base
 
 params = load_resolved("params.yaml")
 for m in ("biobert", "tinybert"):

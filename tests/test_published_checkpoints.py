@@ -230,7 +230,7 @@ def test_a_published_checkpoint_loads_offline_from_a_hub_layout_mirror(tmp_path,
     from transformers import AutoModelForTokenClassification
 
     from compactbio.data import tokenizer
-    from compactbio.models import base
+    from compactbio.pretrain import base
 
     _, raw = published
     params = resolve(raw, "paper")

@@ -54,7 +54,7 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
          ("--out", dict(required=True, type=P, help="e.g. data/tokenized/biobert/ncbi-disease"))],
     ),
     "base-model": (
-        "compactbio.models.base",
+        "compactbio.pretrain.base",
         "Obtain a teacher or baseline: a hub snapshot (paper) or a tiny model of the same architecture "
         "briefly MLM-trained on the corpus (demo).",
         [("--model", dict(required=True, help="base model id under `pretrain.base`")),

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from compactbio.data import tokenizer as tok_stage
-from compactbio.models import base, build, hub_mirror
+from compactbio.models import build, hub_mirror
+from compactbio.pretrain import base
 
 from .conftest import REPOS
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification
 
-from compactbio.models import base
+from compactbio.pretrain import base
 from compactbio.pretrain import continual, data
 from compactbio.pretrain.data import Masker, StepBatches, accumulation_steps, collate, epoch_batches, load_corpus
 

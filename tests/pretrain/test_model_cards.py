@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from compactbio.distill import stage as distill
-from compactbio.models import base, card
+from compactbio.models import card
+from compactbio.pretrain import base
 from compactbio.pretrain import continual
 
 FILES = ["README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]

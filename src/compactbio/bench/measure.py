@@ -41,9 +41,11 @@ Method (kept in one place so the report can state it exactly):
   imported; the peak reached while the model is built and runs one forward
   at batch 1 and the longest sequence length, minus the resident set just
   before building, is the model's memory: weights plus activations.  It is
-  clean only in a fresh process (freed memory of an earlier model would be
-  reused and hide part of the next one), which is why the stage measures
-  memory in one subprocess per architecture by default (``isolate``).
+  clean only in a process that has built no model before (freed memory of an
+  earlier model would be reused and hide part of the next one), which is why
+  the stage measures memory in one process per architecture by default
+  (``isolate``: forked from the stage before it builds anything on Linux CPU
+  runs, a fresh interpreter where CUDA is measured).
   Without ``clear_refs`` (non-Linux) the resident set after the forward is
   used instead (psutil).
 * Peak memory, GPU: ``torch.cuda.max_memory_allocated`` from a reset before
@@ -125,6 +127,18 @@ def _reset_peak_rss() -> bool:
     return _status_kib("VmHWM") is not None
 
 
+def _release_free_heap() -> None:
+    """glibc: hand the heap's free pages back to the kernel (``malloc_trim``), so a model built next
+    faults in pages of its own instead of silently reusing resident ones freed earlier."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):   # not glibc
+            pass
+
+
 def _rss_bytes() -> int:
     kib = _status_kib("VmRSS")
     if kib is not None:
@@ -196,7 +210,7 @@ def measure_memory(spec: dict) -> dict:
 
     ``spec`` keys: ``architecture``, ``size``, ``threads``, ``seed``,
     ``seq_lengths`` (memory is taken at the longest), ``devices``,
-    ``isolated`` (recorded only: whether this runs in a fresh process).
+    ``isolated`` (recorded only: whether this runs in a process of its own).
     """
     import torch
 
@@ -217,8 +231,9 @@ def measure_memory(spec: dict) -> dict:
             torch.cuda.reset_peak_memory_stats()
             base_cuda = torch.cuda.memory_allocated()
         else:
+            _release_free_heap()
             hwm = _reset_peak_rss()
-            base_rss = _rss_bytes()
+            base_rss, base_file = _rss_bytes(), _status_kib("RssFile")
         model = build(arch.name, spec["size"], device)
         if "params_total" not in result:
             result["params_total"], result["params_non_embedding"] = count_parameters(model)
@@ -229,7 +244,10 @@ def measure_memory(spec: dict) -> dict:
             torch.cuda.synchronize()
             memory, method = torch.cuda.max_memory_allocated() - base_cuda, "torch.cuda.max_memory_allocated"
         elif hwm:
-            memory, method = _status_kib("VmHWM") * 1024 - base_rss, "VmHWM delta (peak RSS)"
+            # Library code mapped in while building and running the model is not the model's memory
+            # (and a forked child maps in again even the pages its parent had touched): taken out.
+            code = (_status_kib("RssFile") - base_file) * 1024 if base_file is not None else 0
+            memory, method = _status_kib("VmHWM") * 1024 - base_rss - code, "VmHWM delta (peak RSS) less file pages"
         else:
             memory, method = _rss_bytes() - base_rss, "RSS delta after forward (psutil)"
         result["devices"][device] = {"memory_bytes": int(memory), "memory_method": method,

@@ -79,7 +79,8 @@ def _caption(rows: list[dict], cfg: dict) -> str:
             f"{cfg['rounds']} rounds, each visiting every model and shape once in a shuffled order, with {lat} "
             f"run(s) per latency and {tp} batch(es) per throughput visit ({clocks}); CPU with {cfg['threads']} "
             f"thread(s); ± the relative standard error of a timing, from the spread of its rounds; peak memory of "
-            f"one batch-1 forward at the longest length, weights included. "
+            f"one batch-1 forward at the longest length, weights included (CPU: resident memory, library code "
+            f"not counted). "
             f"In parentheses: ratio to {ref}; a throughput ratio > 1 means faster.")
 
 

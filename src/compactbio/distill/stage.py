@@ -11,7 +11,7 @@ from ..params import params_hash
 from ..pretrain.engine import is_main
 from ..models import card as cards
 from ..pretrain.export import export, model_card, named
-from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
+from ..pretrain.run import corpus_description, corpus_settings, run_engine, section, set_threads
 from ..models.build import load_masked_lm
 from ..models.student import make_student
 from . import gate
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdir: Path) -> None:
+    set_threads(params)
     cfg = section(params, "pretrain", "distill", model)
     where = f"pretrain.distill.{model}.recipe"
     recipe = parse(section(cfg, "recipe"), where)

@@ -84,7 +84,7 @@ def _optimizer(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
             continue
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, foreach=True)
 
 
 def linear_schedule(total: int, warmup: int) -> Callable[[int], float]:

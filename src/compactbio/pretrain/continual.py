@@ -13,12 +13,13 @@ from .engine import is_main
 from ..models import card as cards
 from .export import export, model_card, named
 from .mlm import MLMTask
-from .run import corpus_description, corpus_settings, run_engine, section
+from .run import corpus_description, corpus_settings, run_engine, section, set_threads
 
 logger = logging.getLogger(__name__)
 
 
 def run(params: dict, model: str, init: Path, corpus: Path, out: Path, workdir: Path) -> None:
+    set_threads(params)
     cfg = section(params, "pretrain", "continual", model)
     init = Path(init)
     if not (init / "config.json").is_file():

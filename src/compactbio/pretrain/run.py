@@ -22,6 +22,20 @@ def section(params: dict, *keys: str):
     return node
 
 
+def set_threads(params: dict) -> None:
+    """torch's CPU threads for this job: ``pretrain.engine.num_threads`` (0: torch's default).
+
+    A fixed count keeps CPU float reductions, hence the weights, the same whichever front end
+    started the job (Snakemake sets OMP_NUM_THREADS to a job's ``threads``, DVC leaves torch one
+    thread a core); one thread is also the fastest for tiny demo models sharing two cores.
+    """
+    threads = int(section(params, "pretrain", "engine").get("num_threads") or 0)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def corpus_settings(params: dict) -> dict:
     """The tokenize keys that shape the corpus rows: part of every pre-training job's resume hash."""
     t = params.get("tokenize", {})

@@ -2,7 +2,7 @@
 
 ``workflow/rules/task_distill.smk`` asks this module for its inputs and
 params triggers; :func:`jobs` returns the same jobs as
-:class:`compactbio.workflow.graph.Job` records so ``graph.jobs`` can append
+:class:`compactbio.workflow.layout.Job` records so ``graph.jobs`` can append
 them and dvc.yaml lists exactly what Snakemake runs.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ..params import lookup, resolve
-from ..workflow import graph
+from ..workflow import layout
 from .common import run_name
 
 RUNS = "runs/task_distill"
@@ -40,14 +40,14 @@ def student_runs(raw: dict) -> list[tuple[str, bool, int]]:
 
 
 def table_files() -> list[str]:
-    return [graph.table_file(TABLE, ext) for ext in graph.TABLE_FORMATS]
+    return [layout.table_file(TABLE, ext) for ext in layout.TABLE_FORMATS]
 
 
 def teacher_inputs(raw: dict) -> dict[str, str]:
     td = settings(raw)
-    return {"model": graph.model_dir(td["teacher"]),
-            "data": graph.tokenized_dir(graph.family_of(raw, td["teacher"]), td["dataset"]),
-            "prepared": graph.prepared_dir(td["dataset"])}
+    return {"model": layout.model_dir(td["teacher"]),
+            "data": layout.tokenized_dir(layout.family_of(raw, td["teacher"]), td["dataset"]),
+            "prepared": layout.prepared_dir(td["dataset"])}
 
 
 def student_inputs(raw: dict, student: str, distill: bool) -> dict[str, str]:
@@ -57,13 +57,13 @@ def student_inputs(raw: dict, student: str, distill: bool) -> dict[str, str]:
         out["teacher"] = teacher_dir(raw)
     init = (settings(raw)["models"].get(student) or {}).get("init")
     if student == "tinybert" and init:
-        out["init"] = graph.model_dir(init)
+        out["init"] = layout.model_dir(init)
     return out
 
 
 def stage_keys(raw: dict, rule: str, **w) -> list[str]:
     """The params keys a job reads: a change to any of them reruns it, and nothing else does."""
-    return graph.with_rehearsal(raw, _stage_keys(raw, rule, **w))
+    return layout.with_rehearsal(raw, _stage_keys(raw, rule, **w))
 
 
 def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
@@ -78,7 +78,7 @@ def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
     if rule == "task_table":   # it prints the teacher's display name, rounds to tables.style.decimals
         style = raw.get("tables", {}).get("style") or {}
         return ["task_distill", *(["tables.style.decimals"] if "decimals" in style else []),
-                *graph.model_keys(raw, [settings(raw)["teacher"]])]
+                *layout.model_keys(raw, [settings(raw)["teacher"]])]
     raise KeyError(rule)
 
 
@@ -91,14 +91,14 @@ def stage_values(raw: dict, rule: str, **w) -> str:
 
 
 def _cmd(stage: str, log: str, *args: str) -> str:
-    return graph._cmd(stage, log, *args)   # one quoting rule for every DVC command
+    return layout.command(stage, log, *args)   # one quoting rule for every DVC command
 
 
 def teacher_job(raw: dict):
     t = teacher_inputs(raw)
     ds = settings(raw)["dataset"]
     log = f"logs/task_distill/{ds}/teacher.log"
-    return graph.Job("task_teacher", f"task_teacher@{ds}",
+    return layout.Job("task_teacher", f"task_teacher@{ds}",
                      _cmd("task-teacher", log, "--model-dir", t["model"], "--data", t["data"],
                           "--prepared", t["prepared"], "--out", teacher_dir(raw)),
                      [t["model"], t["data"], t["prepared"]], [teacher_dir(raw)],
@@ -117,7 +117,7 @@ def student_job(raw: dict, student: str, distill: bool, n: int):
     if "init" in inp:
         args += ["--init", inp["init"]]
     args += ["--data", inp["data"], "--prepared", inp["prepared"], "--out", student_dir(raw, student, distill, n)]
-    return graph.Job("task_student", f"task_student@{ds}-{name}", _cmd("task-student", log, *args),
+    return layout.Job("task_student", f"task_student@{ds}-{name}", _cmd("task-student", log, *args),
                      list(inp.values()), [student_dir(raw, student, distill, n)],
                      stage_keys(raw, "task_student", student=student, mode=mode), log)
 
@@ -125,14 +125,14 @@ def student_job(raw: dict, student: str, distill: bool, n: int):
 def table_job(raw: dict):
     log = "logs/task_distill/table.log"
     files = table_files()
-    return graph.Job("task_table", "task_table",
+    return layout.Job("task_table", "task_table",
                      _cmd("task-table", log, "--runs", runs_dir(raw), "--out", "results/tables"),
                      [teacher_dir(raw)] + [student_dir(raw, *r) for r in student_runs(raw)], files,
                      stage_keys(raw, "task_table"), log, uncached=files)
 
 
 def jobs(raw: dict) -> list:
-    """Teacher, students and table as ``graph.Job`` records (the commands the Snakemake rules run)."""
+    """Teacher, students and table as ``layout.Job`` records (the commands the Snakemake rules run)."""
     if "task_distill" not in raw:
         return []
     return [teacher_job(raw), *(student_job(raw, *r) for r in student_runs(raw)), table_job(raw)]

@@ -10,9 +10,6 @@ list the same jobs, commands, inputs and outputs.
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass, field
-
 import yaml
 
 from .. import checkpoints
@@ -21,63 +18,12 @@ from ..params import resolve
 from ..report.common import REFERENCE
 from ..report.results import output_names as results_output_names
 from ..report.sizes import footnote_models
-
-TASK_OF_FORMAT = {"biobert_ner": "ner", "gad": "re", "chemprot": "re", "bioasq": "qa", "corpus": "mlm"}
-PREDICTIONS = {"ner": "predictions.conll", "re": "predictions.tsv", "qa": "predictions.json"}
-TABLE_FORMATS = ("tex", "md", "csv", "html")   # compactbio.report.stage.FORMATS
-
-
-@dataclass
-class Job:
-    rule: str                      # Snakemake rule == DVC stage group
-    name: str                      # DVC stage name
-    cmd: str
-    deps: list[str]
-    outs: list[str]
-    params: list[str]              # dotted params.yaml keys the job reads
-    log: str
-    metrics: list[str] = field(default_factory=list)
-    plots: list[str] = field(default_factory=list)
-    uncached: list[str] = field(default_factory=list)   # outs kept in git, not the DVC cache
-
-
-# ------------------------------------------------------------------ lookups
-def task_of(raw: dict, dataset: str) -> str:
-    return TASK_OF_FORMAT[raw["datasets"][dataset]["format"]]
-
-
-def family_of(raw: dict, model: str) -> str:
-    """The base model whose tokenizer ``model`` uses (teacher for students, init for continual)."""
-    pre = raw["pretrain"]
-    if model in pre["base"]:
-        return model
-    if model in pre["distill"]:
-        return pre["distill"][model]["teacher"]
-    return pre["continual"][model]["init"]
-
-
-def finetune_datasets(raw: dict) -> list[str]:
-    g = raw["grid"]
-    return [*g["ner"], *g["re"], *g["qa"]]
-
-
-def corpus_of(raw: dict) -> str:
-    return raw["grid"]["corpus"]
-
-
-# ------------------------------------------------------------------ paths
-def raw_dir(source): return f"data/raw/{source}"
-def prepared_dir(dataset): return f"data/prepared/{dataset}"
-def tokenizer_dir(base): return f"models/tokenizers/{base}"
-def tokenized_dir(family, dataset): return f"data/tokenized/{family}/{dataset}"
-def model_dir(model): return f"models/{model}"
-def run_dir(model, dataset, seed): return f"runs/finetune/{model}/{dataset}/seed{seed}"
-def table_file(table, ext): return f"results/tables/{table}.{ext}"
-
-
-EFFICIENCY_DIR = "results/efficiency"
-SCORE_COST_DIR = "results/score_cost"
-RESULTS_DIR = "results"   # the results stage's runs.csv, runs.parquet, efficiency.csv, curves/
+from ..taskdistill import jobs as task_distill
+from .layout import (  # noqa: F401 (the rules and other modules read these through the graph)
+    EFFICIENCY_DIR, PREDICTIONS, RESULTS_DIR, SCORE_COST_DIR, TABLE_FORMATS, TASK_OF_FORMAT, Job, command,
+    corpus_of, family_of, finetune_datasets, model_dir, model_keys, prepared_dir, raw_dir, run_dir, table_file,
+    task_of, tokenized_dir, tokenizer_dir, with_rehearsal,
+)
 
 
 def keeps_models(raw: dict) -> bool:
@@ -117,13 +63,6 @@ def stage_keys(raw: dict, rule: str, **w) -> list[str]:
     """
     keys = _stage_keys(raw, rule, **w)
     return with_rehearsal(raw, keys)
-
-
-def with_rehearsal(raw: dict, keys: list[str]) -> list[str]:
-    if "rehearsal" in raw and "scale" in keys and "rehearsal" not in keys:
-        i = keys.index("scale") + 1
-        keys = [*keys[:i], "rehearsal", *keys[i:]]
-    return keys
 
 
 def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
@@ -171,11 +110,6 @@ def _stage_keys(raw: dict, rule: str, **w) -> list[str]:
 GRID_RUN_KEYS = ("grid.models", "grid.ner", "grid.re", "grid.qa", "grid.seeds")
 # Keys of a `datasets` entry that only the tables read (the column header of the scores tables).
 TABLE_ONLY_DATASET_KEYS = ("entity",)
-
-
-def model_keys(raw: dict, models) -> list[str]:
-    """``models.<m>`` for each model (display name and kind), not the other models' entries."""
-    return [f"models.{m}" for m in dict.fromkeys(models) if m in raw.get("models", {})]
 
 
 def finetune_task_keys(raw: dict, task: str, model: str | None) -> list[str]:
@@ -311,17 +245,6 @@ def score_cost_inputs(raw: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------ the graph
-def _cmd(stage: str, log: str, *args: str) -> str:
-    """A stage's command line, as DVC hands it to the shell.
-
-    Every word is ``shlex.quote``d, as the Snakemake rules quote theirs with
-    ``{x:q}``: ids are validated against the schema's id pattern, but a
-    command must stay one command even if a value slipped past it.  Plain ids
-    and paths need no quotes, so the text (and dvc.yaml) is unchanged for them.
-    """
-    return " ".join(shlex.quote(str(a)) for a in ["compactbio", "--log", log, stage, *args])
-
-
 def cascade_jobs(raw: dict) -> list[Job]:
     """The cascade study (compactbio.cascade): one job per (compact model, dataset, seed), then its table."""
     out = []
@@ -332,7 +255,7 @@ def cascade_jobs(raw: dict) -> list[Job]:
         deps = [f for r in ((m, d, s), (fb, d, s)) for k, f in finetune_outputs(raw, *r).items()
                 if k in ("metrics", "per_example", "per_example_validation")]
         out.append(Job("cascade", f"cascade@{m}-{d}-{s}",
-                       _cmd("cascade", log, "--model", m, "--dataset", d, "--seed", str(s), "--compact", runs[0],
+                       command("cascade", log, "--model", m, "--dataset", d, "--seed", str(s), "--compact", runs[0],
                             "--fallback", runs[1], "--prepared", prepared_dir(d), "--efficiency", EFFICIENCY_DIR,
                             "--out", cascade.pair_dir(m, d, s)),
                        [*deps, prepared_dir(d), EFFICIENCY_DIR], cascade.pair_files(m, d, s),
@@ -341,7 +264,7 @@ def cascade_jobs(raw: dict) -> list[Job]:
     if files:
         log = "logs/cascade/cascade_table.log"
         out.append(Job("cascade_table", "cascade_table",
-                       _cmd("cascade-table", log, "--runs", cascade.RUNS, "--out", cascade.RESULTS),
+                       command("cascade-table", log, "--runs", cascade.RUNS, "--out", cascade.RESULTS),
                        [cascade.pair_files(*p)[0] for p in cascade.pairs(raw)], files,
                        stage_keys(raw, "cascade_table"), log, uncached=files))
     return out
@@ -356,30 +279,30 @@ def jobs(raw: dict) -> list[Job]:
 
     for source in dict.fromkeys(raw["datasets"][d]["source"] for d in datasets_used):
         log = f"logs/fetch/{source}.log"
-        out.append(Job("fetch", f"fetch@{source}", _cmd("fetch", log, "--source", source, "--out", raw_dir(source)),
+        out.append(Job("fetch", f"fetch@{source}", command("fetch", log, "--source", source, "--out", raw_dir(source)),
                        [], [raw_dir(source)], stage_keys(raw, "fetch", source=source), log))
     for d in datasets_used:
         src = raw_dir(raw["datasets"][d]["source"])
         log = f"logs/prepare/{d}.log"
         out.append(Job("prepare", f"prepare@{d}",
-                       _cmd("prepare", log, "--dataset", d, "--raw", src, "--out", prepared_dir(d)),
+                       command("prepare", log, "--dataset", d, "--raw", src, "--out", prepared_dir(d)),
                        [src], [prepared_dir(d)], stage_keys(raw, "prepare", dataset=d), log))
     for b in pre["base"]:
         log = f"logs/tokenizer/{b}.log"
         out.append(Job("tokenizer", f"tokenizer@{b}",
-                       _cmd("tokenizer", log, "--model", b, "--corpus", prepared_dir(corpus), "--out", tokenizer_dir(b)),
+                       command("tokenizer", log, "--model", b, "--corpus", prepared_dir(corpus), "--out", tokenizer_dir(b)),
                        [prepared_dir(corpus)], [tokenizer_dir(b)], stage_keys(raw, "tokenizer", base=b), log))
         for d in datasets_used:
             log = f"logs/tokenize/{b}/{d}.log"
             out.append(Job("tokenize", f"tokenize@{b}-{d}",
-                           _cmd("tokenize", log, "--tokenizer", tokenizer_dir(b), "--dataset", prepared_dir(d),
+                           command("tokenize", log, "--tokenizer", tokenizer_dir(b), "--dataset", prepared_dir(d),
                                 "--out", tokenized_dir(b, d)),
                            [tokenizer_dir(b), prepared_dir(d)], [tokenized_dir(b, d)],
                            stage_keys(raw, "tokenize", dataset=d), log))
         log = f"logs/base_model/{b}.log"
         deps = [tokenizer_dir(b), tokenized_dir(b, corpus)]
         out.append(Job("base_model", f"base_model@{b}",
-                       _cmd("base-model", log, "--model", b, "--tokenizer", deps[0], "--corpus", deps[1],
+                       command("base-model", log, "--model", b, "--tokenizer", deps[0], "--corpus", deps[1],
                             "--out", model_dir(b)),
                        deps, [model_dir(b)], stage_keys(raw, "base_model", model=b), log))
     # Compact models start from a base model: the teacher (distill) or the init model (continual).
@@ -389,7 +312,7 @@ def jobs(raw: dict) -> list[Job]:
             log = f"logs/{rule}/{m}.log"
             deps = [model_dir(src), tokenized_dir(src, corpus)]
             out.append(Job(rule, f"{rule}@{m}",
-                           _cmd(rule, log, "--model", m, flag, deps[0], "--corpus", deps[1], "--out", model_dir(m)),
+                           command(rule, log, "--model", m, flag, deps[0], "--corpus", deps[1], "--out", model_dir(m)),
                            deps, [model_dir(m)], stage_keys(raw, rule, model=m), log))
     for m in g["models"]:
         fam = family_of(raw, m)
@@ -400,7 +323,7 @@ def jobs(raw: dict) -> list[Job]:
                 log = f"logs/finetune/{m}/{d}/seed{seed}.log"
                 deps = [model_dir(m), tokenized_dir(fam, d), prepared_dir(d)]
                 out.append(Job(f"finetune_{task}", f"finetune_{task}@{m}-{d}-{seed}",
-                               _cmd("finetune", log, "--model", m, "--dataset", d, "--seed", str(seed),
+                               command("finetune", log, "--model", m, "--dataset", d, "--seed", str(seed),
                                     "--model-dir", deps[0], "--data", deps[1], "--prepared", deps[2],
                                     "--out", run_dir(m, d, seed)),
                                deps, [o["metrics"], o["per_example"], o["per_example_validation"],
@@ -409,31 +332,29 @@ def jobs(raw: dict) -> list[Job]:
                                stage_keys(raw, f"finetune_{task}", model=m), log, metrics=[o["scores"]]))
     if "efficiency" in raw:
         log = "logs/efficiency/efficiency.log"
-        out.append(Job("efficiency", "efficiency", _cmd("efficiency", log, "--out", EFFICIENCY_DIR),
+        out.append(Job("efficiency", "efficiency", command("efficiency", log, "--out", EFFICIENCY_DIR),
                        [], [EFFICIENCY_DIR], stage_keys(raw, "efficiency"), log, uncached=[EFFICIENCY_DIR]))
         log = "logs/score_cost/score_cost.log"
         out.append(Job("score_cost", "score_cost",
-                       _cmd("score-cost", log, "--efficiency", EFFICIENCY_DIR, "--runs", "runs/finetune",
+                       command("score-cost", log, "--efficiency", EFFICIENCY_DIR, "--runs", "runs/finetune",
                             "--out", SCORE_COST_DIR),
                        [EFFICIENCY_DIR, *score_cost_inputs(raw)], [SCORE_COST_DIR],
                        stage_keys(raw, "score_cost"), log, uncached=[SCORE_COST_DIR]))
         out += cascade_jobs(raw)
-    from ..taskdistill import jobs as task_distill   # its own study; imports this module
-
     out += task_distill.jobs(raw)
     # The whole grid's scores as one tidy table (runs.csv/.parquet), efficiency.csv and learning curves.
     # Kept in git like the tables (uncached); dvc_plots declares the curves and tables as DVC plots.
     log = "logs/results/results.log"
     files = results_outputs(raw)
     out.append(Job("results", "results",
-                   _cmd("results", log, "--runs", "runs/finetune",
+                   command("results", log, "--runs", "runs/finetune",
                         *(["--efficiency", EFFICIENCY_DIR] if "efficiency" in raw else []), "--out", RESULTS_DIR),
                    results_inputs(raw), files, stage_keys(raw, "results"), log, uncached=files))
     for t in table_names(raw):
         log = f"logs/table/{t}.log"
         files = [table_file(t, ext) for ext in TABLE_FORMATS]
         out.append(Job("table", f"table@{t}",
-                       _cmd("table", log, "--table", t, "--runs", "runs/finetune", "--prepared", "data/prepared",
+                       command("table", log, "--table", t, "--runs", "runs/finetune", "--prepared", "data/prepared",
                             "--models", "models", "--out", "results/tables"),
                        table_inputs(raw, t), files, stage_keys(raw, "table", table=t), log, uncached=files))
     return out

@@ -15,18 +15,19 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from ..models.build import load_hub_masked_lm, tiny_model
+from ..models.card import training_view
 from ..params import params_hash
-from ..pretrain.engine import is_main
-from ..pretrain.export import export, model_card
-from ..pretrain.mlm import MLMTask
-from ..pretrain.run import corpus_description, corpus_settings, run_engine, section
-from .build import load_hub_masked_lm, tiny_model
-from .card import training_view
+from .engine import is_main
+from .export import export, model_card
+from .mlm import MLMTask
+from .run import corpus_description, corpus_settings, run_engine, section, set_threads
 
 logger = logging.getLogger(__name__)
 
 
 def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, workdir: Path) -> None:
+    set_threads(params)
     cfg = section(params, "pretrain", "base", model)
     # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
     phash = params_hash({"base": training_view(cfg), "engine": params["pretrain"]["engine"],
