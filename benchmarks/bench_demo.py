@@ -55,19 +55,27 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def tree_memory(proc: psutil.Process) -> tuple[int, int]:
-    """(sum of RSS, sum of PSS) over the process and all its descendants."""
+def tree_memory(proc: psutil.Process, with_pss: bool) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS or 0) over the process and all its descendants."""
     rss = pss = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             rss += p.memory_info().rss
         except psutil.Error:
             continue
-        pss += _pss(p.pid)
+        if with_pss:
+            pss += _pss(p.pid)
     return rss, pss
 
 
-def run_demo(workdir: Path, cores: int, worker: bool) -> tuple[float, int, int]:
+# Sampling must not slow what it measures: RSS (/proc/<pid>/statm) every half second; PSS, for which the
+# kernel walks every page table of every process (smaps_rollup), only every tenth sample.  At 0.2 s with
+# PSS each time, the sampler alone took about a sixth of a core.
+SAMPLE_S = 0.5
+PSS_EVERY = 10
+
+
+def run_demo(workdir: Path, cores: int, worker: bool) -> tuple[float, int, int, float]:
     start = time.perf_counter()
     env = dict(os.environ)
     env.pop(warm.ENV, None)
@@ -75,18 +83,19 @@ def run_demo(workdir: Path, cores: int, worker: bool) -> tuple[float, int, int]:
         env[warm.ENV] = "off"
     # Snakemake's chatter goes to a file: an unread pipe would fill and stall every job writing to it.
     chatter = (workdir / "snakemake.out").open("w")
+    cpu0 = time.process_time()
     proc = subprocess.Popen(["snakemake", "--cores", str(cores), "all_tables"], env=env,
                             cwd=workdir, stdout=chatter, stderr=subprocess.STDOUT, text=True)
-    ps, peak_rss, peak_pss = psutil.Process(proc.pid), 0, 0
+    ps, peak_rss, peak_pss, n = psutil.Process(proc.pid), 0, 0, 0
     while proc.poll() is None:
-        rss, pss = tree_memory(ps)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.2)
+        rss, pss = tree_memory(ps, with_pss=n % PSS_EVERY == 0)
+        peak_rss, peak_pss, n = max(peak_rss, rss), max(peak_pss, pss), n + 1
+        time.sleep(SAMPLE_S)
     wall = time.perf_counter() - start
     chatter.close()
     if proc.returncode:
         raise SystemExit(f"demo failed:\n{(workdir / 'snakemake.out').read_text()[-3000:]}")
-    return wall, peak_rss, peak_pss
+    return wall, peak_rss, peak_pss, time.process_time() - cpu0
 
 
 def worker_summary(workdir: Path) -> str:
@@ -183,14 +192,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = copy_workflow(args.keep or Path(tmp) / "wf")
-        wall, peak, peak_pss = run_demo(workdir, args.cores, worker=not args.no_worker)
+        wall, peak, peak_pss, sampler_cpu = run_demo(workdir, args.cores, worker=not args.no_worker)
         per_rule = job_seconds(workdir)
         served = worker_summary(workdir)
         bounds = schedule_bounds(job_timeline(workdir), args.cores)
 
     n_jobs = sum(len(v) for v in per_rule.values())
     print(f"demo end to end: {wall:.1f} s wall, peak memory of the process tree {peak / 2**30:.2f} GiB RSS "
-          f"({peak_pss / 2**30:.2f} GiB PSS), {n_jobs} jobs on {args.cores} cores")
+          f"(PSS sampled every {SAMPLE_S * PSS_EVERY:.0f} s: {peak_pss / 2**30:.2f} GiB), {n_jobs} jobs on "
+          f"{args.cores} cores; this sampler used {sampler_cpu:.1f} CPU-s")
     print(served)
     if bounds:
         b = bounds

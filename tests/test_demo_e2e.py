@@ -44,6 +44,35 @@ def test_all_tables_are_built(demo):
     assert "\\toprule" in (wf / "results/tables/table2.tex").read_text()
 
 
+REFRESH = ("snakemake --cores 2 all_tables` at the repository root (the demo, in place), then commit "
+           "results/tables/*.md and *.csv")
+
+
+@pytest.mark.slow
+def test_tables_equal_the_committed_reference(demo):
+    """Every number of the demo is pinned: results/tables/*.md and *.csv in git are what the demo writes.
+    A change of any score, from any cause, fails here; when it is intended, refresh the reference."""
+    import difflib
+
+    from workflow_tools import ROOT
+
+    wf, raw = demo
+    tables = [t for t in raw["tables"] if t != "style"]
+    reference = ROOT / "results" / "tables"
+    committed = sorted(p.name for p in reference.glob("*.md")) + sorted(p.name for p in reference.glob("*.csv"))
+    assert committed == sorted(f"{t}.md" for t in tables) + sorted(f"{t}.csv" for t in tables), (
+        f"results/tables/ holds {committed}; expected the .md and .csv of every table: run `{REFRESH}")
+    changed = []
+    for name in committed:
+        want, got = (reference / name).read_text(), (wf / "results" / "tables" / name).read_text()
+        if want != got:
+            diff = difflib.unified_diff(want.splitlines(), got.splitlines(), f"committed/{name}", f"demo/{name}",
+                                        n=0, lineterm="")
+            changed.append("\n".join(list(diff)[:12]))
+    assert not changed, ("the demo's tables differ from the committed reference:\n" + "\n".join(changed)
+                         + f"\nIf the change is intended, run `{REFRESH}.")
+
+
 @pytest.mark.slow
 def test_every_model_beats_the_majority_baseline(demo):
     wf, raw = demo

@@ -181,3 +181,16 @@ def test_file_urls_in_sources_are_refused(tmp_path, raw_params):
     assert f"{path}:{line_of(path, 'datasets.tar.gz')}: 'sources.biobert.paper.url'" in msg
     assert "'sources.chemprot.paper.files[1].url': 'file:///etc/passwd': only http:// and https://" in msg
     assert msg.count("`path:` source") == 2
+
+
+@pytest.mark.parametrize("init", ["biobert_v11", "biobert_v12", "chain"], ids=["unknown", "itself", "a chain"])
+def test_a_base_init_must_name_another_base_model_that_starts_from_scratch(tmp_path, raw_params, init):
+    base = raw_params["pretrain"]["base"]
+    if init == "chain":   # biobert continuing v1.2, which continues biobert: no order to build them in
+        base["biobert"]["init"] = "biobert_v12"
+        init = base["biobert_v12"]["init"]
+    else:
+        base["biobert_v12"]["init"] = init
+    path = write(tmp_path, raw_params)
+    with pytest.raises(ParamsError, match=r"'pretrain\.base\.\w+\.init': unknown base model without an init"):
+        load_params(path)

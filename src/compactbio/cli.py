@@ -60,6 +60,8 @@ STAGES: dict[str, tuple[str, str, list[tuple[str, dict]]]] = {
         [("--model", dict(required=True, help="base model id under `pretrain.base`")),
          ("--tokenizer", dict(required=True, type=P, help="its tokenizer folder")),
          ("--corpus", dict(required=True, type=P, help="tokenized corpus for the demo MLM training")),
+         ("--init", dict(type=P, default=None, help="folder of the base model this one continues "
+                                                    "(`pretrain.base.<model>.init`; v1.2 continues v1.1)")),
          ("--out", dict(required=True, type=P, help="e.g. models/biobert")),
          ("--workdir", dict(type=P, default=None, help="checkpoint folder (default runs/pretrain/<model>)"))],
     ),

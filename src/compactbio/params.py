@@ -210,6 +210,11 @@ def _reference_errors(raw: dict, path: Path, lines: dict) -> list[str]:
         if m not in obtained:
             errors.append(f"{path}:{lines.get(('models', m), '?')}: 'models.{m}': "
                           "no entry under pretrain.base, pretrain.distill or pretrain.continual says how to obtain it")
+    base = pre.get("base", {})
+    starts = {m for m, cfg in base.items() if isinstance(cfg, dict) and cfg.get("init") is None}
+    for b, cfg in base.items():   # one step only: the model continued must not continue another
+        if isinstance(cfg, dict) and cfg.get("init") is not None:
+            check(("pretrain", "base", b, "init"), cfg["init"], starts - {b}, "base model without an init")
     for s, cfg in pre.get("distill", {}).items():
         check(("pretrain", "distill", s, "teacher"), cfg.get("teacher"), pre.get("base", {}), "base model")
     for c, cfg in pre.get("continual", {}).items():

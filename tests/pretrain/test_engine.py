@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForMaskedLM, AutoModelForTokenClassification
 
 from compactbio.pretrain import base
@@ -179,3 +182,49 @@ def test_failure_leaves_no_output(assets, params, tmp_path):
     with pytest.raises(ValueError, match="corpus_max_length"):
         continual.run(params, "biocontinual", assets["teacher"], assets["corpus"], tmp_path / "o", tmp_path / "w")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_base_model_continues_its_init(assets, params, tmp_path):
+    """`init`: v1.2 continues v1.1.  At demo scale the init's weights are trained further (with a zero
+    learning rate, they come out unchanged, not a fresh model's); the vocabularies must be one."""
+    entry = params["pretrain"]["base"]["teacher"]
+    params["pretrain"]["base"]["v12"] = {**copy.deepcopy(entry), "init": "teacher", "config": None,
+                                         "mlm": {**entry["mlm"], "steps": 2, "learning_rate": 0.0}}
+    params["pretrain"]["engine"]["weight_decay"] = 0.0
+    out = tmp_path / "v12"
+    base.run(params, "v12", assets["tok"], assets["corpus"], out, tmp_path / "w", init=assets["teacher"])
+    a, b = _final_weights(out), load_file(str(assets["teacher"] / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert "teacher" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="but the command gives no --init"):
+        base.run(params, "v12", assets["tok"], assets["corpus"], tmp_path / "x", tmp_path / "w2")
+
+
+def test_a_base_model_refuses_an_init_of_another_vocabulary(assets, params, tmp_path):
+    params["pretrain"]["base"]["v12"] = {**copy.deepcopy(params["pretrain"]["base"]["teacher"]), "init": "teacher"}
+    other = tmp_path / "other_tok"
+    shutil.copytree(assets["tok"], other)
+    spec = json.loads((other / "tokenizer.json").read_text())
+    vocab = spec["model"]["vocab"]
+    word = next(w for w in vocab if not w.startswith("["))
+    vocab[word + "x"] = vocab.pop(word)   # same size, one token differs
+    (other / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"other_tok/tokenizer.json: its vocabulary .* is not that of"):
+        base.run(params, "v12", other, assets["corpus"], tmp_path / "o", tmp_path / "w", init=assets["teacher"])
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_of_other_inputs_is_not_resumed(assets, params, tmp_path, caplog):
+    """Rerun after the model it starts from changed (a retrained teacher or init), with params unchanged:
+    the finished checkpoint was made from the old weights, so training starts afresh."""
+    work = tmp_path / "w"
+    continual.run(params, "biocontinual", assets["teacher"], assets["corpus"], tmp_path / "a", work)
+    first = _final_weights(tmp_path / "a")
+    init = tmp_path / "retrained"
+    shutil.copytree(assets["teacher"], init)
+    weights = load_file(str(init / "model.safetensors"))
+    save_file({k: v + 0.01 for k, v in weights.items()}, str(init / "model.safetensors"), metadata={"format": "pt"})
+    with caplog.at_level(logging.WARNING):
+        continual.run(params, "biocontinual", init, assets["corpus"], tmp_path / "b", work)
+    assert "starting afresh" in caplog.text
+    assert not all(torch.equal(first[k], v) for k, v in _final_weights(tmp_path / "b").items())

@@ -29,6 +29,7 @@ rule fetch:
         directory("data/raw/{source}"),
     params:
         values=lambda w: values("fetch", source=w.source),
+    priority: lambda w: pretraining_priority("fetch", source=w.source)
     log:
         "logs/fetch/{source}.log",
     conda:
@@ -44,6 +45,7 @@ rule prepare:
         directory("data/prepared/{dataset}"),
     params:
         values=lambda w: values("prepare", dataset=w.dataset),
+    priority: lambda w: pretraining_priority("prepare", dataset=w.dataset)
     log:
         "logs/prepare/{dataset}.log",
     conda:
@@ -59,6 +61,7 @@ rule tokenizer:
         directory("models/tokenizers/{base}"),
     params:
         values=lambda w: values("tokenizer", base=w.base),
+    priority: 40   # every tokenizer feeds a pre-training job (pretraining_priority)
     log:
         "logs/tokenizer/{base}.log",
     conda:
@@ -75,6 +78,7 @@ rule tokenize:
         directory("data/tokenized/{base}/{dataset}"),
     params:
         values=lambda w: values("tokenize", dataset=w.dataset),
+    priority: lambda w: pretraining_priority("tokenize", dataset=w.dataset)
     log:
         "logs/tokenize/{base}/{dataset}.log",
     conda:

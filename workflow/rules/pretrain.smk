@@ -3,25 +3,35 @@
 # runs/pretrain/<model> (not an output), so a rerun resumes.  Priorities put
 # this critical path (teacher -> students -> their fine-tunes) first.
 
+import shlex
+
+
+def base_model_inputs(w):
+    init = graph.base_init(PARAMS, w.model)   # BioBERT v1.2 continues v1.1
+    return {"tokenizer": graph.tokenizer_dir(w.model), "corpus": graph.tokenized_dir(w.model, CORPUS),
+            **({"init": graph.model_dir(init)} if init else {})}
+
 
 rule base_model:
     input:
-        tokenizer="models/tokenizers/{model}",
-        corpus=f"data/tokenized/{{model}}/{CORPUS}",
+        unpack(base_model_inputs),
     output:
         directory("models/{model}"),
     params:
         values=lambda w: values("base_model", model=w.model),
+        # --init, where params name one: a flag that may be absent cannot be a {x:q} field, so its path
+        # (built from a schema-checked id) is shlex-quoted here
+        init=lambda w, input: f" --init {shlex.quote(input.init)}" if "init" in input.keys() else "",
     log:
         "logs/base_model/{model}.log",
-    priority: 30
+    priority: lambda w: pretraining_priority("base_model", model=w.model)
     wildcard_constraints:
         model=alternation(PRE["base"]),
     conda:
         ENV
     shell:
         "compactbio --log {log:q} base-model --model {wildcards.model:q} --tokenizer {input.tokenizer:q}"
-        " --corpus {input.corpus:q} --out {output:q}"
+        " --corpus {input.corpus:q}{params.init} --out {output:q}"
 
 
 rule distill:

@@ -11,7 +11,7 @@ from ..params import params_hash
 from ..pretrain.engine import is_main
 from ..models import card as cards
 from ..pretrain.export import export, model_card, named
-from ..pretrain.run import corpus_description, corpus_settings, run_engine, section, set_threads
+from ..pretrain.run import corpus_description, corpus_settings, inputs_digest, run_engine, section, set_threads
 from ..models.build import load_masked_lm
 from ..models.student import make_student
 from . import gate
@@ -40,7 +40,7 @@ def run(params: dict, model: str, teacher: Path, corpus: Path, out: Path, workdi
     task = DistillTask(student, teacher_model, recipe, where)
     # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
     phash = params_hash({"distill": cards.training_view(cfg), "engine": params["pretrain"]["engine"],
-                         **corpus_settings(params)})
+                         **corpus_settings(params), "inputs": inputs_digest(teacher, corpus)})
     logger.info("distilling %s from %s: %d -> %d layers, %.1fM student parameters (params hash %s)",
                 model, teacher, teacher_model.config.num_hidden_layers, student.config.num_hidden_layers,
                 sum(p.numel() for p in student.parameters()) / 1e6, phash)

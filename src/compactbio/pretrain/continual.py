@@ -13,7 +13,7 @@ from .engine import is_main
 from ..models import card as cards
 from .export import export, model_card, named
 from .mlm import MLMTask
-from .run import corpus_description, corpus_settings, run_engine, section, set_threads
+from .run import corpus_description, corpus_settings, inputs_digest, run_engine, section, set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def run(params: dict, model: str, init: Path, corpus: Path, out: Path, workdir: 
     tokenizer = AutoTokenizer.from_pretrained(str(init))
     # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
     phash = params_hash({"continual": cards.training_view(cfg), "engine": params["pretrain"]["engine"],
-                         **corpus_settings(params)})
+                         **corpus_settings(params), "inputs": inputs_digest(init, corpus)})
     task = MLMTask(net)
     _, world, _, n_rows = run_engine(params, task, tokenizer, Path(corpus), section(cfg, "train"),
                                      Path(workdir), phash, task.terms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -34,6 +35,22 @@ def set_threads(params: dict) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def inputs_digest(*folders: Path) -> str:
+    """SHA-256 of what a pre-training job starts from: a model folder's weights, a tokenized corpus's
+    Arrow shards, a tokenizer.  Part of the job's resume hash, so a checkpoint made from other inputs
+    (a retrained teacher, a re-tokenized corpus) is started afresh, never resumed into a stale model."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        folder = Path(folder)
+        files = [folder / "model.safetensors", folder / "tokenizer.json", *sorted(folder.glob("*.arrow"))]
+        for f in (f for f in files if f.is_file()):
+            digest.update(f"{f.name}\0".encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def corpus_settings(params: dict) -> dict:

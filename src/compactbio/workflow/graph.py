@@ -26,6 +26,12 @@ from .layout import (  # noqa: F401 (the rules and other modules read these thro
 )
 
 
+def base_init(raw: dict, model: str) -> str | None:
+    """The base model that ``model`` continues (``pretrain.base.<model>.init``; BioBERT v1.2 continues
+    v1.1), or None: a job input at both scales, so not a scaled value."""
+    return (raw["pretrain"]["base"].get(model) or {}).get("init")
+
+
 def keeps_models(raw: dict) -> bool:
     """``finetune.common.keep_model``: each run also writes its task model, ``<run>/model/`` (a folder)."""
     from ..params import is_scaled
@@ -301,10 +307,12 @@ def jobs(raw: dict) -> list[Job]:
                            stage_keys(raw, "tokenize", dataset=d), log))
         log = f"logs/base_model/{b}.log"
         deps = [tokenizer_dir(b), tokenized_dir(b, corpus)]
+        init = base_init(raw, b)
         out.append(Job("base_model", f"base_model@{b}",
                        command("base-model", log, "--model", b, "--tokenizer", deps[0], "--corpus", deps[1],
-                            "--out", model_dir(b)),
-                       deps, [model_dir(b)], stage_keys(raw, "base_model", model=b), log))
+                               *(["--init", model_dir(init)] if init else []), "--out", model_dir(b)),
+                       [*deps, *([model_dir(init)] if init else [])], [model_dir(b)],
+                       stage_keys(raw, "base_model", model=b), log))
     # Compact models start from a base model: the teacher (distill) or the init model (continual).
     for rule, flag, start in (("distill", "--teacher", "teacher"), ("continual", "--init", "init")):
         for m, cfg in pre[rule].items():
