@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from compactbio.params import ParamsError, is_scaled, load_params, resolve
 from compactbio.workflow.graph import render_dvc_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, params):
@@ -194,3 +199,25 @@ def test_a_base_init_must_name_another_base_model_that_starts_from_scratch(tmp_p
     path = write(tmp_path, raw_params)
     with pytest.raises(ParamsError, match=r"'pretrain\.base\.\w+\.init': unknown base model without an init"):
         load_params(path)
+
+
+@pytest.mark.parametrize("key, value", [("finetune.re.epochs.demo", 7), ("tables.style.decimals", 1),
+                                        ("sources.pubmed.paper.pubmed_baseline.count", 1)])
+def test_dvc_exp_run_set_leaves_a_params_yaml_both_parsers_read(tmp_path, key, value):
+    """`dvc exp run -S key=value` rewrites params.yaml with ruamel.yaml (reflowing every line); the result
+    must read back, in DVC's parser and ours, as params.yaml with that one value changed.  (A URL inside
+    a `{...}` mapping came back unquoted, which ruamel's own parser then refused: "YAML file structure is
+    corrupted".)"""
+    from dvc.utils.serialize import load_yaml, modify_yaml
+
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    want = yaml.safe_load(path.read_text())
+    *parents, last = key.split(".")
+    with modify_yaml(str(path)) as doc:
+        for node in (doc, want):
+            for p in parents:
+                node = node[p]
+            node[last] = value
+    assert json.loads(json.dumps(load_yaml(str(path)))) == want
+    assert load_params(path, validate=False) == want
