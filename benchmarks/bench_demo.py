@@ -182,6 +182,17 @@ def startup_seconds(code: str, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def machine_gflops(seconds: float = 2.0) -> float:
+    """Single-thread float32 matmul speed, in a fresh process, to compare runs made at different times on
+    a shared machine: the same demo took 264 s and 312 s here an hour apart, with this figure lower
+    in the slower run."""
+    code = ("import time, torch; torch.set_num_threads(1); a = torch.randn(256, 256); n = 0; "
+            f"t = time.perf_counter()\nwhile time.perf_counter() - t < {seconds}: a @ a; n += 1\n"
+            "print(n * 2 * 256 ** 3 / (time.perf_counter() - t) / 1e9)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,6 +201,7 @@ def main() -> None:
     ap.add_argument("--no-worker", action="store_true", help="no warm worker: every job a fresh process")
     args = ap.parse_args()
 
+    speed_before = machine_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = copy_workflow(args.keep or Path(tmp) / "wf")
         wall, peak, peak_pss, sampler_cpu = run_demo(workdir, args.cores, worker=not args.no_worker)
@@ -197,10 +209,12 @@ def main() -> None:
         served = worker_summary(workdir)
         bounds = schedule_bounds(job_timeline(workdir), args.cores)
 
+    speed_after = machine_gflops()
     n_jobs = sum(len(v) for v in per_rule.values())
     print(f"demo end to end: {wall:.1f} s wall, peak memory of the process tree {peak / 2**30:.2f} GiB RSS "
           f"(PSS sampled every {SAMPLE_S * PSS_EVERY:.0f} s: {peak_pss / 2**30:.2f} GiB), {n_jobs} jobs on "
           f"{args.cores} cores; this sampler used {sampler_cpu:.1f} CPU-s")
+    print(f"machine: single-thread matmul {speed_before:.1f} GFLOP/s before the run, {speed_after:.1f} after")
     print(served)
     if bounds:
         b = bounds
