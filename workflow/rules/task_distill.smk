@@ -1,4 +1,4 @@
-# Task-specific distillation for NER (seeds/biobert-task-distillation-README.md):
+# Task-specific distillation for NER (the "BioBERT Distillation" study):
 # the teacher fine-tuned on one NER set, BiLSTM and TinyBERT students with and
 # without it on N-fold augmented data, and their table.  Jobs, commands and
 # rerun keys come from compactbio.taskdistill.jobs, which also gives dvc.yaml

@@ -1,4 +1,4 @@
-"""Task-specific distillation for NER (seeds/biobert-task-distillation-README.md).
+"""Task-specific distillation for NER (the "BioBERT Distillation" study).
 
 A BioBERT teacher fine-tuned on one NER set (BC2GM) teaches small students
 (a BiLSTM tagger and a 4-layer TinyBERT) directly on the task, on a training

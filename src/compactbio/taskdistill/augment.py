@@ -4,7 +4,7 @@ Why: a small student learns more from the teacher when it sees more inputs;
 the teacher's soft labels on augmented sentences carry its knowledge even
 where the (copied) hard labels are only approximately right.
 
-Three methods, each with its own probability ``p`` (the seed README uses 0.5):
+Three methods, each with its own probability ``p`` (the BioBERT-distillation study's README uses 0.5):
 
 * ``label_wise``: every token, with probability p, is replaced by a token
   drawn from the training set's tokens carrying the *same* tag (drawn from

@@ -1,4 +1,4 @@
-"""Inference latency per sentence at batch size 1, the seed README's "Avg time".
+"""Inference latency per sentence at batch size 1, the "Avg time" of the BioBERT-distillation study's README.
 
 Timed on real test sentences (their true lengths, no padding), after a few
 untimed warm-up calls, with a fixed CPU thread count so numbers are

@@ -117,7 +117,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def size_mb(model: nn.Module) -> float:
-    """Bytes of the weights (parameters and buffers) in MB (10^6), as the seed README's "Size"."""
+    """Bytes of the weights (parameters and buffers) in MB (10^6), as the "Size" of the BioBERT-distillation study's README."""
     n = sum(p.numel() * p.element_size() for p in model.parameters())
     n += sum(b.numel() * b.element_size() for b in model.buffers())
     return n / 1e6
