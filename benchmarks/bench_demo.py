@@ -113,10 +113,22 @@ def worker_summary(workdir: Path) -> str:
 
 
 def job_seconds(workdir: Path) -> dict[str, list[float]]:
-    """Per rule, each job's time from its first log line to the log's last write."""
+    """Per rule, each job's seconds: from the warm worker's log (fork to exit) for the jobs it served,
+    else from the job's first log line to the log's last write (a log of one line reads as 0 s)."""
     per_rule: dict[str, list[float]] = defaultdict(list)
+    served: set[Path] = set()
+    worker_log = workdir / warm.LOG
+    if worker_log.exists():
+        started: dict[str, str] = {}
+        for line in worker_log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if m := re.search(r"job (\d+) started: --log (\S+)", line):
+                started[m.group(1)] = m.group(2)
+            elif (m := re.search(r"job (\d+) ended: .* after ([\d.]+) s", line)) and m.group(1) in started:
+                log = Path(started.pop(m.group(1)))
+                served.add(workdir / log)
+                per_rule[log.parts[1]].append(float(m.group(2)))
     for logfile in (workdir / "logs").rglob("*.log"):
-        if logfile == workdir / warm.LOG:
+        if logfile == worker_log or logfile in served:
             continue
         first = logfile.open(encoding="utf-8", errors="replace").readline()
         m = STAMP.match(first)

@@ -5,21 +5,9 @@
 #
 #   snakemake --cores 2 cascade_table
 
-from compactbio.cascade import plan as cascade_plan
 
 CASCADE_PAIRS = cascade_plan.pairs(PARAMS)
 CASCADE_TABLE = cascade_plan.table_files(PARAMS)   # empty without pairs: `all` then asks for nothing
-
-
-def cascade_inputs(w):
-    """Both runs' metrics and per-example files (test and validation), the prepared dataset
-    (task, labels) and the efficiency study (latencies)."""
-    fallback = cascade_plan.fallback(PARAMS)
-    files = {}
-    for who, model in (("compact", w.model), ("fallback", fallback)):
-        o = graph.finetune_outputs(PARAMS, model, w.dataset, w.seed)
-        files.update({f"{who}_{k}": o[k] for k in ("metrics", "per_example", "per_example_validation")})
-    return {**files, "prepared": graph.prepared_dir(w.dataset), "efficiency": graph.EFFICIENCY_DIR}
 
 
 if CASCADE_PAIRS:

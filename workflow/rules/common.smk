@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from compactbio.params import ParamsError, load_params, resolve
+from compactbio.cascade import plan as cascade_plan
 from compactbio.workflow import graph
 
 
@@ -71,12 +72,29 @@ TEACHERS = {t for cfg in PRE["distill"].values() for t in (cfg["teacher"], graph
 CORPUS_SOURCE = PARAMS["datasets"][CORPUS]["source"]
 
 
-def pretraining_priority(rule, **w):
+def pretraining_priority(job, **w):
     """fetch, prepare, tokenize: 40 for the corpus's jobs (tokenizers: 40 too); base_model: 35 for the
     teacher and the model it continues, 30 for the others (distill: 20, continual: 10)."""
-    if rule == "base_model":
+    if job == "base_model":
         return 35 if w["model"] in TEACHERS else 30
     return 40 if w.get("source") == CORPUS_SOURCE or w.get("dataset") == CORPUS else 0
+
+
+def base_model_inputs(w):
+    init = graph.base_init(PARAMS, w.model)   # BioBERT v1.2 continues v1.1
+    return {"tokenizer": graph.tokenizer_dir(w.model), "corpus": graph.tokenized_dir(w.model, CORPUS),
+            **({"init": graph.model_dir(init)} if init else {})}
+
+
+def cascade_inputs(w):
+    """Both runs' metrics and per-example files (test and validation), the prepared dataset
+    (task, labels) and the efficiency study (latencies)."""
+    fallback = cascade_plan.fallback(PARAMS)
+    files = {}
+    for who, model in (("compact", w.model), ("fallback", fallback)):
+        o = graph.finetune_outputs(PARAMS, model, w.dataset, w.seed)
+        files.update({f"{who}_{k}": o[k] for k in ("metrics", "per_example", "per_example_validation")})
+    return {**files, "prepared": graph.prepared_dir(w.dataset), "efficiency": graph.EFFICIENCY_DIR}
 
 
 def datasets_of(task):

@@ -6,12 +6,6 @@
 import shlex
 
 
-def base_model_inputs(w):
-    init = graph.base_init(PARAMS, w.model)   # BioBERT v1.2 continues v1.1
-    return {"tokenizer": graph.tokenizer_dir(w.model), "corpus": graph.tokenized_dir(w.model, CORPUS),
-            **({"init": graph.model_dir(init)} if init else {})}
-
-
 rule base_model:
     input:
         unpack(base_model_inputs),
