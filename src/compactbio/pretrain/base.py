@@ -46,8 +46,7 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
     set_threads(params)
     cfg = section(params, "pretrain", "base", model)
     # The card-only keys (license) stay out of the resume hash: changing them re-exports, never retrains.
-    phash = params_hash({"base": training_view(cfg), "engine": params["pretrain"]["engine"],
-                         **corpus_settings(params)})
+    settings = {"base": training_view(cfg), "engine": params["pretrain"]["engine"], **corpus_settings(params)}
     hub = cfg.get("hub")
     tokenizer = Path(tokenizer)
     if not (tokenizer / "tokenizer.json").is_file():
@@ -59,6 +58,7 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
     if init is not None:
         _check_same_vocabulary(tok, tokenizer, Path(init))
     if hub:
+        phash = params_hash(settings)
         revision = cfg.get("revision")
         logger.info("loading %s (revision %s)", hub, revision)
         net, source = load_hub_masked_lm(hub, revision=revision, arch=cfg.get("arch"))
@@ -92,9 +92,7 @@ def run(params: dict, model: str, tokenizer: Path, corpus: Path, out: Path, work
         net = tiny_model(section(cfg, "arch"), cfg.get("config"), tok, seed)
         made_by = "demo: tiny model, MLM pre-training from scratch"
     # What the training starts from is part of the resume hash: a checkpoint of other inputs restarts.
-    phash = params_hash({"base": training_view(cfg), "engine": params["pretrain"]["engine"],
-                         **corpus_settings(params),
-                         "inputs": inputs_digest(tokenizer, corpus, *([init] if init is not None else []))})
+    phash = params_hash({**settings, "inputs": inputs_digest(tokenizer, corpus, *([init] if init is not None else []))})
     mlm = section(cfg, "mlm")
     task = MLMTask(net)
     _, world, _, n_rows = run_engine(params, task, tok, Path(corpus), mlm, Path(workdir), phash, task.terms)
